@@ -1,0 +1,145 @@
+// Package ratelimit defines the rate-limit Store used by the guard and a
+// bounded in-memory implementation built on golang.org/x/time/rate.
+//
+// A request is decided by ONE call to Store.Allow with every rule (tier) that
+// applies to it. The call either admits the request, consuming one token from
+// every rule, or refuses it, consuming nothing. That all-or-nothing contract
+// is what lets a refused request leave the budgets of the other tiers intact.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Tier names used by the guard. Stores treat them as opaque labels; they
+// appear in logs, metrics and RateLimit-Policy headers.
+const (
+	TierIP        = "ip"        // client IPv4 address or IPv6 /64
+	TierSender    = "sender"    // the visitor's Reply-To address
+	TierRecipient = "recipient" // each recipient address (share forms)
+	TierForm      = "form"      // all submissions to one form
+	TierGlobal    = "global"    // all submissions to all forms
+)
+
+// Limit is a budget of Count events per Period. The zero Limit means "no
+// limit" and rules carrying it are ignored by stores.
+type Limit struct {
+	Count  int
+	Period time.Duration
+}
+
+// IsZero reports whether l is the unlimited zero value.
+func (l Limit) IsZero() bool { return l.Count <= 0 || l.Period <= 0 }
+
+// Interval is the emission interval: the time one event's budget takes to
+// come back (Period/Count).
+func (l Limit) Interval() time.Duration {
+	if l.IsZero() {
+		return 0
+	}
+	return l.Period / time.Duration(l.Count)
+}
+
+// String formats l the way ParseLimit reads it ("5/h", "30/10m").
+func (l Limit) String() string {
+	if l.IsZero() {
+		return "unlimited"
+	}
+	for _, u := range []struct {
+		d time.Duration
+		s string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if l.Period%u.d == 0 {
+			n := l.Period / u.d
+			if n == 1 {
+				return strconv.Itoa(l.Count) + "/" + u.s
+			}
+			return fmt.Sprintf("%d/%d%s", l.Count, n, u.s)
+		}
+	}
+	return fmt.Sprintf("%d/%s", l.Count, l.Period)
+}
+
+// ErrBadLimit is wrapped by every ParseLimit error.
+var ErrBadLimit = errors.New("ratelimit: bad limit")
+
+// ParseLimit reads "COUNT/[MULTIPLIER]UNIT" with UNIT one of s, m, h, d:
+// "5/h", "200/d", "30/10m". An empty string is the zero (unlimited) Limit.
+func ParseLimit(s string) (Limit, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Limit{}, nil
+	}
+	cnt, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return Limit{}, fmt.Errorf("%w %q: want COUNT/UNIT such as 5/h or 30/10m", ErrBadLimit, s)
+	}
+	n, err := strconv.Atoi(cnt)
+	if err != nil || n <= 0 || n > 1_000_000_000 {
+		return Limit{}, fmt.Errorf("%w %q: count must be a positive integer", ErrBadLimit, s)
+	}
+	if per == "" {
+		return Limit{}, fmt.Errorf("%w %q: missing unit (s, m, h or d)", ErrBadLimit, s)
+	}
+	var unit time.Duration
+	switch per[len(per)-1] {
+	case 's':
+		unit = time.Second
+	case 'm':
+		unit = time.Minute
+	case 'h':
+		unit = time.Hour
+	case 'd':
+		unit = 24 * time.Hour
+	default:
+		return Limit{}, fmt.Errorf("%w %q: unit must be s, m, h or d", ErrBadLimit, s)
+	}
+	mult := 1
+	if m := per[:len(per)-1]; m != "" {
+		mult, err = strconv.Atoi(m)
+		if err != nil || mult <= 0 || mult > 100_000 {
+			return Limit{}, fmt.Errorf("%w %q: multiplier must be a positive integer", ErrBadLimit, s)
+		}
+	}
+	return Limit{Count: n, Period: time.Duration(mult) * unit}, nil
+}
+
+// Rule is one tier of one decision: the key being limited and its limit.
+// Key is opaque to stores; the guard passes already-hashed keys so that no
+// personal data (IPs, addresses) reaches a shared store in the clear.
+type Rule struct {
+	Tier  string
+	Key   string
+	Limit Limit
+}
+
+// Decision is the outcome of Store.Allow.
+type Decision struct {
+	// Allowed is true when every rule had budget and all were consumed.
+	Allowed bool
+	// Rule is the index (into the rules passed to Allow) of the first rule
+	// that refused the request; -1 when Allowed.
+	Rule int
+	// RetryAfter is how long until the refused request would be admitted.
+	RetryAfter time.Duration
+	// Remaining is the budget left on the tightest rule after this decision.
+	Remaining int
+	// Reset is how long until the tightest rule's budget is full again.
+	Reset time.Duration
+}
+
+// Store decides rate limits. Implementations must be safe for concurrent use.
+type Store interface {
+	// Allow admits the request described by rules, consuming one event from
+	// every rule, or refuses it consuming nothing. Rules with a zero Limit
+	// are ignored. An error means no decision could be made; callers must
+	// treat it as a refusal (fail closed).
+	Allow(ctx context.Context, rules []Rule) (Decision, error)
+	// Close releases background resources. Allow must not be called after.
+	Close() error
+}

@@ -1,0 +1,47 @@
+package guard
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Kind is a form's kind, which decides where its recipients come from.
+type Kind int
+
+const (
+	// KindContact forms send to recipients from configuration only.
+	KindContact Kind = iota
+	// KindShare forms send a fixed template to visitor-chosen recipients,
+	// at most Form.MaxRecipients of them, each rate-limited.
+	KindShare
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindContact:
+		return "contact"
+	case KindShare:
+		return "share"
+	}
+	return "unknown"
+}
+
+// Submission is an accepted, validated form post. It never carries a sender
+// address: the visitor's address is only ever a candidate Reply-To. Every
+// string in it is valid UTF-8 and every single-line field is free of control
+// characters and encoded words.
+type Submission struct {
+	ID         string            // random, URL-safe; in logs and the Message-ID
+	Form       string            // the form's name
+	Kind       Kind              // contact or share
+	Name       string            // visitor's name (single line, may be "")
+	ReplyTo    string            // visitor's validated addr-spec (may be "")
+	Subject    string            // contact: visitor's subject; share: always ""
+	Message    string            // visitor's text (multi-line, length-capped)
+	URL        string            // share: the shared page, on an allowed origin
+	Recipients []string          // normalised envelope recipients, deduplicated
+	Fields     map[string]string // extra fields the form allow-listed
+	ClientIP   netip.Addr        // resolved client IP
+	ClientKey  string            // hashed client key (IPv4 or IPv6 /64)
+	Received   time.Time         // when the guard accepted it
+}
