@@ -131,6 +131,9 @@ type Decision struct {
 	Remaining int
 	// Reset is how long until the tightest rule's budget is full again.
 	Reset time.Duration
+	// Banned is true when the request was refused because a TierIP key is
+	// serving a ban (see Banner); RetryAfter is then the ban's remainder.
+	Banned bool
 }
 
 // Store decides rate limits. Implementations must be safe for concurrent use.
@@ -142,4 +145,15 @@ type Store interface {
 	Allow(ctx context.Context, rules []Rule) (Decision, error)
 	// Close releases background resources. Allow must not be called after.
 	Close() error
+}
+
+// Banner is implemented by stores that keep escalating bans (fail2ban for
+// forms). Such a store also honours bans inside Allow: when the key of any
+// TierIP rule is banned, Allow refuses with Decision.Banned set, consuming
+// nothing, in the same round trip as the limits.
+type Banner interface {
+	// Penalize records one offence (failed CAPTCHA, honeypot, injection
+	// attempt, ...) by key and returns the ban now in force, 0 if none.
+	// Repeat offences within the store's window ban for growing durations.
+	Penalize(ctx context.Context, key string) (time.Duration, error)
 }
