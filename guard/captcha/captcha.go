@@ -1,7 +1,3 @@
-// Package captcha verifies bot-defence tokens: third-party CAPTCHAs
-// (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA v2/v3), a built-in
-// proof-of-work challenge in ALTCHA's format, and signed single-use form
-// tokens. Every token kind is single use, enforced by a ReplayCache.
 package captcha
 
 import (

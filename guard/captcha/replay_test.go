@@ -1,0 +1,162 @@
+package captcha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: testNow} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestMemoryReplay(t *testing.T) {
+	ctx := context.Background()
+	type step struct {
+		advance time.Duration
+		key     string
+		ttl     time.Duration
+		fresh   bool
+		err     error
+		len     int
+	}
+	tests := []struct {
+		name  string
+		max   int
+		steps []step
+	}{
+		{"a key is fresh once and then used", 10, []step{
+			{key: "a", ttl: time.Minute, fresh: true, len: 1},
+			{key: "a", ttl: time.Minute, fresh: false, len: 1},
+			{advance: 59 * time.Second, key: "a", ttl: time.Minute, fresh: false, len: 1},
+		}},
+		{"an expired key is evicted and fresh again", 10, []step{
+			{key: "a", ttl: time.Minute, fresh: true, len: 1},
+			{advance: time.Minute, key: "b", ttl: time.Minute, fresh: true, len: 1},
+			{key: "a", ttl: time.Minute, fresh: true, len: 2},
+		}},
+		{"a full cache refuses new keys instead of forgetting used ones", 2, []step{
+			{key: "a", ttl: time.Minute, fresh: true, len: 1},
+			{key: "b", ttl: time.Hour, fresh: true, len: 2},
+			{key: "c", ttl: time.Minute, err: ErrReplayFull, len: 2},
+			{key: "a", ttl: time.Minute, fresh: false, len: 2},
+			{key: "b", ttl: time.Minute, fresh: false, len: 2},
+		}},
+		{"a full cache takes new keys once entries expire", 2, []step{
+			{key: "a", ttl: time.Minute, fresh: true, len: 1},
+			{key: "b", ttl: time.Hour, fresh: true, len: 2},
+			{advance: time.Minute, key: "c", ttl: time.Minute, fresh: true, len: 2},
+			{key: "b", ttl: time.Minute, fresh: false, len: 2},
+		}},
+		{"a key already expired is not stored", 1, []step{
+			{key: "old", ttl: -time.Second, fresh: true, len: 0},
+			{key: "new", ttl: time.Minute, fresh: true, len: 1},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			r := NewMemoryReplay(tc.max, c.Now)
+			for i, s := range tc.steps {
+				c.Advance(s.advance)
+				fresh, err := r.Use(ctx, s.key, c.Now().Add(s.ttl))
+				if s.err != nil {
+					if !errors.Is(err, s.err) || !errors.Is(err, ErrUnavailable) {
+						t.Fatalf("step %d: err = %v, want %v (and ErrUnavailable)", i, err, s.err)
+					}
+				} else if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if fresh != s.fresh {
+					t.Fatalf("step %d: Use(%q) fresh = %v, want %v", i, s.key, fresh, s.fresh)
+				}
+				if got := r.Len(); got != s.len {
+					t.Fatalf("step %d: Len = %d, want %d", i, got, s.len)
+				}
+			}
+		})
+	}
+	t.Run("a cancelled context fails closed", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r := NewMemoryReplay(0, nil)
+		if _, err := r.Use(ctx, "k", time.Now().Add(time.Minute)); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("zero arguments take the defaults", func(t *testing.T) {
+		r := NewMemoryReplay(0, nil)
+		if r.max != DefaultReplayEntries || r.now == nil {
+			t.Fatalf("max = %d", r.max)
+		}
+	})
+}
+
+func TestMemoryReplayConcurrentSingleUse(t *testing.T) {
+	r := NewMemoryReplay(100, fixedNow)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 16 {
+		wg.Go(func() {
+			fresh, err := r.Use(context.Background(), "same", testNow.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if fresh {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d goroutines used the same key, want exactly 1", wins)
+	}
+}
+
+func TestReplayKeyHidesToken(t *testing.T) {
+	k := replayKey("altcha", "secret-token-value")
+	if strings.Contains(k, "secret-token-value") || !strings.HasPrefix(k, "fg:altcha:") || len(k) != len("fg:altcha:")+64 {
+		t.Fatalf("replayKey = %q", k)
+	}
+}
+
+func BenchmarkMemoryReplayUse(b *testing.B) {
+	c := newClock()
+	r := NewMemoryReplay(1<<16, c.Now)
+	ctx := context.Background()
+	keys := make([]string, 1<<12)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("fg:altcha:%064d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%len(keys) == 0 {
+			c.Advance(2 * time.Second) // the previous round expires
+		}
+		if _, err := r.Use(ctx, keys[i%len(keys)], c.Now().Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
