@@ -1,0 +1,158 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Environment variables that override the file.
+const (
+	EnvListen        = "FORMGUARD_LISTEN"
+	EnvRedisURL      = "FORMGUARD_REDIS_URL"
+	EnvSMTPAddr      = "FORMGUARD_SMTP_ADDR"
+	EnvSMTPPassword  = "FORMGUARD_SMTP_PASSWORD"
+	EnvCaptchaSecret = "FORMGUARD_CAPTCHA_SECRET"
+)
+
+// DefaultFile is the config file `formguard` reads when run without -config.
+const DefaultFile = "formguard.yaml"
+
+// DemoName names the built-in demo config in errors and logs.
+const DemoName = "built-in demo"
+
+// MaxFileSize bounds a config file; anything larger is refused unread.
+const MaxFileSize = 1 << 20
+
+//go:embed demo.yaml
+var demo []byte
+
+// Demo returns the built-in demo configuration's YAML.
+func Demo() []byte { return bytes.Clone(demo) }
+
+// Options are Load's replaceable parts. The zero value reads the process
+// environment.
+type Options struct {
+	// Getenv looks an environment variable up. Zero value: os.LookupEnv.
+	Getenv func(string) (string, bool)
+}
+
+// Load reads the config file at path (the built-in demo when path is ""),
+// applies the environment overrides, resolves secrets and validates.
+func Load(path string, opt Options) (*Config, error) {
+	if path == "" {
+		return Parse(DemoName, demo, opt)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, MaxFileSize)
+	}
+	return Parse(filepath.Base(path), data, opt)
+}
+
+// Parse is Load for YAML already in memory; name labels errors.
+func Parse(name string, data []byte, opt Options) (*Config, error) {
+	if opt.Getenv == nil {
+		opt.Getenv = os.LookupEnv
+	}
+	cfg := Defaults()
+	var root yaml.Node
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config: %s: %w", name, err)
+		}
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config: %s: only one YAML document is allowed", name)
+		}
+		// A second pass into a node tree gives validation errors their lines.
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", name, err)
+		}
+	}
+	p := &problems{file: name, root: &root, env: map[string]string{}}
+	cfg.applyEnv(opt.Getenv, p)
+	cfg.applyDefaults()
+	cfg.resolveSecrets(opt.Getenv, p)
+	cfg.validate(p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyEnv applies the FORMGUARD_* overrides, remembering which key each
+// one set so errors can name the variable instead of a line.
+func (c *Config) applyEnv(getenv func(string) (string, bool), p *problems) {
+	set := func(env, path string, dst *string) {
+		if v, ok := getenv(env); ok && v != "" {
+			*dst = v
+			p.env[path] = env
+		}
+	}
+	set(EnvListen, "listen", &c.Listen)
+	set(EnvRedisURL, "redis_url", &c.RedisURL)
+	set(EnvSMTPAddr, "mail.smtp.addr", &c.Mail.SMTP.Addr)
+}
+
+// resolveSecrets reads every secret from the environment or its file.
+func (c *Config) resolveSecrets(getenv func(string) (string, bool), p *problems) {
+	var err error
+	if v, ok := getenv(EnvSMTPPassword); ok && v != "" {
+		c.Mail.SMTP.Password = Secret(v)
+		p.env["mail.smtp.password"] = EnvSMTPPassword
+	} else if c.Mail.SMTP.Password, err = resolveSecret(getenv, c.Mail.SMTP.PasswordEnv, c.Mail.SMTP.PasswordFile); err != nil {
+		p.add("mail.smtp.password_env", err.Error())
+	}
+	if c.KeySecret, err = resolveSecret(getenv, c.KeySecretEnv, c.KeySecretFile); err != nil {
+		p.add("key_secret_env", err.Error())
+	}
+	envCaptcha := Secret("")
+	if v, ok := getenv(EnvCaptchaSecret); ok && v != "" {
+		envCaptcha = Secret(v)
+	}
+	resolveCaptcha := func(path string, cc *Captcha) {
+		if envCaptcha != "" && cc.SecretEnv == "" && cc.SecretFile == "" {
+			cc.Secret = envCaptcha
+			return
+		}
+		if cc.Secret, err = resolveSecret(getenv, cc.SecretEnv, cc.SecretFile); err != nil {
+			p.add(path+".secret_env", err.Error())
+		}
+	}
+	serviceEnv, serviceFile := c.Captcha.SecretEnv, c.Captcha.SecretFile
+	if envCaptcha != "" {
+		// The override wins over the file for the service-wide captcha.
+		c.Captcha.Secret = envCaptcha
+		p.env["captcha.secret"] = EnvCaptchaSecret
+	} else {
+		resolveCaptcha("captcha", &c.Captcha)
+	}
+	for _, name := range c.FormNames() {
+		f := c.Forms[name]
+		if f == nil || f.Captcha == nil {
+			continue
+		}
+		if f.Captcha.SecretEnv == serviceEnv && f.Captcha.SecretFile == serviceFile && f.Captcha.Provider == c.Captcha.Provider {
+			f.Captcha.Secret = c.Captcha.Secret // inherited
+			continue
+		}
+		resolveCaptcha("forms."+name+".captcha", f.Captcha)
+	}
+}

@@ -1,0 +1,499 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+var (
+	formNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	labelRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// Bounds on tunables.
+const (
+	MinPoWMaxNumber = 1_000
+	MaxPoWMaxNumber = 10_000_000
+	MinPoWExpires   = time.Minute
+	MaxPoWExpires   = 24 * time.Hour
+	MaxBodyLimit    = 32 << 20
+)
+
+func (c *Config) validate(p *problems) {
+	checkHostPort(p, "listen", c.Listen, true)
+	if c.DataDir == "" {
+		p.add("data_dir", "must not be empty")
+	}
+	switch c.Log.Format {
+	case LogAuto, LogJSON, LogText:
+	default:
+		p.add("log.format", fmt.Sprintf("%q is not auto, json or text", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", fmt.Sprintf("%q is not debug, info, warn or error", c.Log.Level))
+	}
+	c.validateHTTP(p)
+	c.validateSite(p)
+	for i, s := range c.TrustedProxies {
+		if _, err := ParseProxy(s); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), err.Error())
+		}
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		switch {
+		case err != nil:
+			p.add("redis_url", "not a URL")
+		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
+			p.add("redis_url", "scheme must be redis://, rediss:// or unix://")
+		}
+	}
+	if !c.Limits.Global.IsZero() && c.Limits.Global.Count <= 0 {
+		p.add("limits.global", "must be positive")
+	}
+	c.validateMail(p)
+	validateCaptcha(p, "captcha", &c.Captcha)
+	if len(c.Forms) == 0 {
+		p.add("forms", "at least one form is required")
+	}
+	for _, name := range c.FormNames() {
+		c.validateForm(p, name, c.Forms[name])
+	}
+}
+
+func (c *Config) validateHTTP(p *problems) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"mail.smtp.timeout", c.Mail.SMTP.Timeout},
+	} {
+		if d.v < 0 {
+			p.add(d.key, "must not be negative")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		p.add("http.max_header_bytes", "must be between 1024 and 1048576")
+	}
+}
+
+func (c *Config) validateSite(p *problems) {
+	if c.Site.Domain == "" {
+		p.add("site.domain", "required: the domain mail is sent from")
+	} else if err := checkDomain(c.Site.Domain); err != nil {
+		p.add("site.domain", err.Error())
+	}
+	if hasControl(c.Site.Name) || len(c.Site.Name) > 100 {
+		p.add("site.name", "must be one line of at most 100 bytes")
+	}
+	if len(c.Site.Origins) == 0 {
+		p.add("site.origins", "at least one origin (scheme://host[:port]) is required")
+	}
+	for i, o := range c.Site.Origins {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			p.add(fmt.Sprintf("site.origins[%d]", i), err.Error())
+			continue
+		}
+		c.Site.Origins[i] = n
+	}
+}
+
+func (c *Config) validateMail(p *problems) {
+	m := &c.Mail
+	if m.From == "" {
+		p.add("mail.from", "required: the header From address, on site.domain")
+	} else if dom, err := checkAddress(m.From); err != nil {
+		p.add("mail.from", err.Error())
+	} else if c.Site.Domain != "" && dom != strings.ToLower(c.Site.Domain) {
+		p.add("mail.from", fmt.Sprintf("must be on site.domain %s (DMARC alignment, RFC 7489 3.1)", c.Site.Domain))
+	}
+	if dom, err := checkAddress(m.Bounce); err != nil {
+		if m.From != "" {
+			p.add("mail.bounce", err.Error())
+		}
+	} else if c.Site.Domain != "" && !sameOrgDomain(dom, c.Site.Domain) {
+		p.add("mail.bounce", fmt.Sprintf("must share site.domain's organisational domain (SPF alignment, RFC 7489 3.1.2); %s does not", dom))
+	}
+	if hasControl(m.FromName) || len(m.FromName) > 100 {
+		p.add("mail.from_name", "must be one line of at most 100 bytes")
+	}
+	switch m.Transport {
+	case TransportFile:
+	case TransportSMTP:
+		if m.SMTP.Addr == "" {
+			p.add("mail.smtp.addr", "required with transport smtp (host:port)")
+		} else {
+			checkHostPort(p, "mail.smtp.addr", m.SMTP.Addr, false)
+		}
+	default:
+		p.add("mail.transport", fmt.Sprintf("%q is not file or smtp", m.Transport))
+	}
+	if m.OutboxDir == "" {
+		p.add("mail.outbox_dir", "must not be empty")
+	}
+	switch m.SMTP.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		p.add("mail.smtp.tls", fmt.Sprintf("%q is not none, starttls or tls", m.SMTP.TLS))
+	}
+	switch {
+	case m.SMTP.Username != "" && !m.SMTP.Password.IsSet():
+		p.add("mail.smtp.password_env", "a password is required with mail.smtp.username (password_env, password_file or "+EnvSMTPPassword+")")
+	case m.SMTP.Username == "" && m.SMTP.Password.IsSet():
+		p.add("mail.smtp.username", "required when a password is set")
+	case m.Transport == TransportSMTP && m.SMTP.Username != "" && m.SMTP.TLS == TLSNone && !loopbackHost(m.SMTP.Addr):
+		p.add("mail.smtp.tls", "none would send the password in clear to a non-loopback relay; use starttls or tls")
+	}
+	if hasControl(m.SMTP.Username) {
+		p.add("mail.smtp.username", "must not contain control characters")
+	}
+	if m.SMTP.HELO != "" {
+		if err := checkDomain(m.SMTP.HELO); err != nil {
+			p.add("mail.smtp.helo", err.Error())
+		}
+	}
+	for i, l := range strings.Split(m.DKIM.Selector, ".") {
+		if !labelRE.MatchString(l) {
+			p.add("mail.dkim.selector", fmt.Sprintf("label %d (%q) is not a lower-case DNS label", i+1, l))
+			break
+		}
+	}
+	if m.DKIM.KeyFile == "" {
+		p.add("mail.dkim.key_file", "must not be empty")
+	} else if !m.DKIM.Generate {
+		if _, err := os.Stat(m.DKIM.KeyFile); err != nil {
+			p.add("mail.dkim.key_file", fmt.Sprintf("%v (create one with `formguard dkim-keygen -out %s`, or set generate: true)", errors.Unwrap(err), m.DKIM.KeyFile))
+		}
+	}
+}
+
+func validateCaptcha(p *problems, path string, cc *Captcha) {
+	switch cc.Provider {
+	case ProviderPoW, ProviderNone:
+	case ProviderTurnstile, ProviderHCaptcha, ProviderReCAPTCHA:
+		if cc.SiteKey == "" {
+			p.add(path+".site_key", "required for provider "+cc.Provider)
+		}
+		if !cc.Secret.IsSet() {
+			p.add(path+".secret_env", "a secret is required for provider "+cc.Provider+" (secret_env, secret_file or "+EnvCaptchaSecret+")")
+		}
+	default:
+		p.add(path+".provider", fmt.Sprintf("%q is not pow, turnstile, hcaptcha, recaptcha or none", cc.Provider))
+		return
+	}
+	if hasControl(cc.SiteKey) || strings.ContainsAny(cc.SiteKey, `"'<>& `) {
+		p.add(path+".site_key", "contains characters a site key never has")
+	}
+	if cc.VerifyURL != "" {
+		u, err := url.Parse(cc.VerifyURL)
+		switch {
+		case err != nil || u.Host == "":
+			p.add(path+".verify_url", "not an absolute URL")
+		case u.Scheme == "https":
+		case u.Scheme == "http" && loopbackHost(u.Host):
+		default:
+			p.add(path+".verify_url", "must be https (plain http only to a loopback host)")
+		}
+	}
+	if cc.MinScore < 0 || cc.MinScore > 1 {
+		p.add(path+".min_score", "must be between 0 and 1")
+	}
+	if cc.MinScore != 0 && cc.Provider != ProviderReCAPTCHA {
+		p.add(path+".min_score", "only applies to provider recaptcha")
+	}
+	if cc.Provider == ProviderPoW {
+		if cc.PoW.MaxNumber < MinPoWMaxNumber || cc.PoW.MaxNumber > MaxPoWMaxNumber {
+			p.add(path+".pow.max_number", fmt.Sprintf("must be between %d and %d", MinPoWMaxNumber, MaxPoWMaxNumber))
+		}
+		if cc.PoW.Expires < MinPoWExpires || cc.PoW.Expires > MaxPoWExpires {
+			p.add(path+".pow.expires", fmt.Sprintf("must be between %s and %s", MinPoWExpires, MaxPoWExpires))
+		}
+	}
+}
+
+func (c *Config) validateForm(p *problems, name string, f *Form) {
+	path := "forms." + name
+	if !formNameRE.MatchString(name) {
+		p.add(path, "a form name is 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit")
+		return
+	}
+	if f == nil {
+		p.add(path, "empty form: set at least kind and its recipients")
+		return
+	}
+	switch f.Kind {
+	case KindContact:
+		if len(f.To) == 0 && len(f.Choices) == 0 {
+			p.add(path+".to", "a contact form needs recipients: to or choices")
+		}
+		if f.MaxRecipients != 0 {
+			p.add(path+".max_recipients", "only applies to share forms")
+		}
+		if len(f.RecipientDomains)+len(f.DenyRecipientDomains) > 0 {
+			p.add(path+".recipient_domains", "only applies to share forms (a contact form's recipients come from this file)")
+		}
+	case KindShare:
+		if len(f.To) > 0 || len(f.Choices) > 0 {
+			p.add(path+".to", "a share form's recipients come from the visitor; use a contact form for fixed recipients")
+		}
+		if f.MaxRecipients < 1 || f.MaxRecipients > MaxShareRecipients {
+			p.add(path+".max_recipients", fmt.Sprintf("must be between 1 and %d", MaxShareRecipients))
+		}
+	default:
+		p.add(path+".kind", fmt.Sprintf("%q is not contact or share", f.Kind))
+	}
+	for i, a := range f.To {
+		if _, err := checkAddress(a); err != nil {
+			p.add(fmt.Sprintf("%s.to[%d]", path, i), err.Error())
+		}
+	}
+	for choice, list := range f.Choices {
+		cp := path + ".choices." + choice
+		if !fieldNameRE.MatchString(choice) {
+			p.add(cp, "a choice name is 1-64 characters of letters, digits, _, . and -")
+		}
+		if len(list) == 0 {
+			p.add(cp, "needs at least one address")
+		}
+		for i, a := range list {
+			if _, err := checkAddress(a); err != nil {
+				p.add(fmt.Sprintf("%s[%d]", cp, i), err.Error())
+			}
+		}
+	}
+	for key, list := range map[string][]string{"recipient_domains": f.RecipientDomains, "deny_recipient_domains": f.DenyRecipientDomains} {
+		for i, d := range list {
+			if err := checkDomain(d); err != nil {
+				p.add(fmt.Sprintf("%s.%s[%d]", path, key, i), err.Error())
+			}
+		}
+	}
+	seen := map[string]string{}
+	field := func(key, v string) {
+		if v == "" {
+			return
+		}
+		if !fieldNameRE.MatchString(v) {
+			p.add(path+"."+key, fmt.Sprintf("%q: a field name is 1-64 characters of letters, digits, _, . and -, not starting with _ (reserved)", v))
+			return
+		}
+		if other, dup := seen[v]; dup {
+			p.add(path+"."+key, fmt.Sprintf("%q is also used by %s", v, other))
+			return
+		}
+		seen[v] = key
+	}
+	fl := f.Fields
+	field("fields.name", or(fl.Name, "name"))
+	field("fields.email", or(fl.Email, "email"))
+	field("fields.subject", or(fl.Subject, "subject"))
+	field("fields.message", or(fl.Message, "message"))
+	if f.Kind == KindShare {
+		field("fields.to", or(fl.To, "to"))
+		field("fields.url", or(fl.URL, "url"))
+	} else if fl.To != "" || fl.URL != "" {
+		p.add(path+".fields", "to and url only apply to share forms")
+	}
+	field("choice_field", f.ChoiceField)
+	for i, x := range f.ExtraFields {
+		field(fmt.Sprintf("extra_fields[%d]", i), x)
+	}
+	for key, v := range map[string]int{"max_name": f.MaxName, "max_subject": f.MaxSubject, "max_message": f.MaxMessage} {
+		if v < 0 || v > 100_000 {
+			p.add(path+"."+key, "must be between 0 (default) and 100000")
+		}
+	}
+	if f.MaxBody < 0 || f.MaxBody > MaxBodyLimit {
+		p.add(path+".max_body", fmt.Sprintf("must be between 0 (default) and %d", MaxBodyLimit))
+	}
+	for key, u := range map[string]string{"success_url": f.SuccessURL, "error_url": f.ErrorURL} {
+		if u != "" && !c.SameSite(u) {
+			p.add(path+"."+key, "must be a path on this site (/thanks) or a URL on one of site.origins")
+		}
+	}
+	if f.Captcha != nil {
+		validateCaptcha(p, path+".captcha", f.Captcha)
+	}
+	if f.Kind == KindShare && c.FormCaptcha(name).Provider == ProviderNone && !f.AllowNoBotDefence {
+		p.add(path+".captcha", "a share form without a CAPTCHA is an open relay; set allow_no_bot_defence: true only behind other protection")
+	}
+}
+
+// SameSite reports whether u is a relative path on this site or an
+// absolute URL on one of its origins (the only redirect targets allowed).
+func (c *Config) SameSite(u string) bool {
+	if hasControl(u) || strings.ContainsRune(u, '\\') {
+		return false
+	}
+	if strings.HasPrefix(u, "/") {
+		return !strings.HasPrefix(u, "//")
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.User != nil {
+		return false
+	}
+	origin := strings.ToLower(pu.Scheme + "://" + pu.Host)
+	for _, o := range c.Site.Origins {
+		if o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizeOrigin checks an origin (scheme://host[:port], no path) and
+// returns it lower-cased without a trailing slash.
+func NormalizeOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q: an origin is scheme://host[:port] with no path, query or user", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q: bad port", s)
+		}
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// ParseProxy reads a trusted proxy: a CIDR or a single IP.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP or CIDR", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func checkHostPort(p *problems, key, v string, allowEmptyHost bool) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.add(key, fmt.Sprintf("%q is not host:port", v))
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || (n == 0 && !allowEmptyHost) {
+		p.add(key, fmt.Sprintf("%q: bad port", v))
+	}
+	if host == "" && !allowEmptyHost {
+		p.add(key, fmt.Sprintf("%q: missing host", v))
+	}
+	if hasControl(host) || strings.ContainsAny(host, " /") {
+		p.add(key, fmt.Sprintf("%q: bad host", v))
+	}
+}
+
+// checkDomain accepts a lower-case ASCII domain of at least two labels
+// (internationalised names in their xn-- A-label form).
+func checkDomain(d string) error {
+	if d == "" || len(d) > 253 {
+		return fmt.Errorf("%q is not a domain name", d)
+	}
+	if d != strings.ToLower(d) {
+		return fmt.Errorf("%q: write domains in lower case", d)
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("%q: a mail domain has at least two labels", d)
+	}
+	for _, l := range labels {
+		if !labelRE.MatchString(l) {
+			return fmt.Errorf("%q: %q is not a DNS label (internationalised names go in xn-- form)", d, l)
+		}
+	}
+	return nil
+}
+
+// checkAddress accepts a bare addr-spec (RFC 5322 3.4.1) with a domain that
+// checkDomain accepts, and returns the lower-cased domain.
+func checkAddress(a string) (string, error) {
+	if a == "" {
+		return "", errors.New("empty address")
+	}
+	if hasControl(a) || len(a) > 254 {
+		return "", fmt.Errorf("%q is not a bare address", a)
+	}
+	pa, err := mail.ParseAddress(a)
+	if err != nil || pa.Name != "" || pa.Address != a {
+		return "", fmt.Errorf("%q is not a bare address (user@domain, no display name)", a)
+	}
+	at := strings.LastIndexByte(a, '@')
+	local, dom := a[:at], strings.ToLower(a[at+1:])
+	if len(local) > 64 {
+		return "", fmt.Errorf("%q: local part longer than 64 (RFC 5321 4.5.3.1.1)", a)
+	}
+	if err := checkDomain(dom); err != nil {
+		return "", err
+	}
+	return dom, nil
+}
+
+func sameOrgDomain(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if a == b {
+		return true
+	}
+	oa, err1 := publicsuffix.EffectiveTLDPlusOne(a)
+	ob, err2 := publicsuffix.EffectiveTLDPlusOne(b)
+	return err1 == nil && err2 == nil && oa == ob
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			return true
+		}
+	}
+	return false
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
