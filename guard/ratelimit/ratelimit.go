@@ -1,10 +1,3 @@
-// Package ratelimit defines the rate-limit Store used by the guard and a
-// bounded in-memory implementation built on golang.org/x/time/rate.
-//
-// A request is decided by ONE call to Store.Allow with every rule (tier) that
-// applies to it. The call either admits the request, consuming one token from
-// every rule, or refuses it, consuming nothing. That all-or-nothing contract
-// is what lets a refused request leave the budgets of the other tiers intact.
 package ratelimit
 
 import (
@@ -134,6 +127,10 @@ type Decision struct {
 	// Banned is true when the request was refused because a TierIP key is
 	// serving a ban (see Banner); RetryAfter is then the ban's remainder.
 	Banned bool
+	// Tightest is the index of the rule that Remaining and Reset describe:
+	// the refusing rule when refused, else the rule with the least budget
+	// left; -1 when no rule applied. SetHeaders reports this rule.
+	Tightest int
 }
 
 // Store decides rate limits. Implementations must be safe for concurrent use.

@@ -1,0 +1,477 @@
+package ratelimit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Memory store defaults.
+const (
+	// DefaultMaxKeys caps the keys (buckets plus ban records) a Memory store
+	// holds: about 130 MB at 1<<20 keys.
+	DefaultMaxKeys = 1 << 20
+	// DefaultSweepInterval is how often the background sweeper drops idle keys.
+	DefaultSweepInterval = time.Minute
+	// maxShards is the number of independently locked key maps of a large
+	// store. A power of two so the shard is a shift of the key's hash.
+	maxShards = 64
+	// minShardKeys is the smallest per-shard share of MaxKeys; smaller
+	// stores use fewer shards so that the cap stays exact.
+	minShardKeys = 1024
+	// inlineSweepEvery rate-limits the synchronous sweep a full store runs
+	// before refusing a new key, so a flood of new keys cannot turn every
+	// refused request into a scan of a whole shard.
+	inlineSweepEvery = time.Second
+)
+
+// ErrFull is wrapped by the error Allow and Penalize return when the store
+// is at MaxKeys and a new key would be needed. The store fails safe: the new
+// key is refused, never admitted unchecked (the guard answers 503
+// limiter_unavailable).
+var ErrFull = errors.New("ratelimit: memory store full")
+
+// ErrClosed is returned by Allow and Penalize after Close.
+var ErrClosed = errors.New("ratelimit: store closed")
+
+// ErrBadMemoryConfig is wrapped by every NewMemory validation error.
+var ErrBadMemoryConfig = errors.New("ratelimit: bad memory config")
+
+// MemoryConfig configures NewMemory. The zero value is a working store.
+type MemoryConfig struct {
+	// MaxKeys caps the number of keys held. 0 means DefaultMaxKeys. The
+	// cap is split evenly among the shards (up to 64, each at least 1024
+	// keys), so a new key may be refused slightly before the whole store
+	// holds MaxKeys when its shard is at its share.
+	MaxKeys int
+	// IdleTimeout keeps a key at least this long after its last admitted
+	// event. 0 means a key is dropped as soon as its bucket is full again
+	// (at most its limit's Period after the last event), which loses
+	// nothing: a fresh bucket is also full. A key is never dropped before
+	// its bucket is full, whatever IdleTimeout says.
+	IdleTimeout time.Duration
+	// SweepInterval is how often the owned goroutine drops idle keys.
+	// 0 means DefaultSweepInterval.
+	SweepInterval time.Duration
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time
+	// Ban is the escalating-ban policy; the zero value is the default policy.
+	Ban BanPolicy
+}
+
+// Memory is a sharded, bounded in-memory Store and Banner. Each (tier, key,
+// limit) is a golang.org/x/time/rate token bucket of Count tokens refilled
+// at Count per Period.
+//
+// Allow is all-or-nothing: it locks the shards of every key involved in
+// ascending shard order (so two decisions can never deadlock), checks every
+// bucket at the same instant, and takes a token from each only when all of
+// them have one. A refused request therefore consumes nothing.
+//
+// A Memory is safe for concurrent use. Its sweeper goroutine is stopped by
+// Close.
+type Memory struct {
+	now     func() time.Time
+	maxKeys int64
+	idle    int64 // IdleTimeout in ns
+	ban     BanPolicy
+	seed    maphash.Seed
+
+	closed atomic.Bool
+	shards []memShard
+	shift  uint // shard = hash >> shift
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var (
+	_ Store  = (*Memory)(nil)
+	_ Banner = (*Memory)(nil)
+)
+
+type memShard struct {
+	mu        sync.Mutex
+	buckets   map[uint64]*bucket
+	bans      map[uint64]*banState
+	lastSweep int64
+	n, max    int // keys held, cap (MaxKeys split evenly)
+	_         [64]byte // keep neighbouring shard locks off one cache line
+}
+
+// bucket is one key's token bucket. last (Unix ns of the last admitted
+// event) is guarded by the shard lock.
+type bucket struct {
+	lim  rate.Limiter
+	last int64
+}
+
+// NewMemory validates cfg and returns a running store.
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	if cfg.MaxKeys < 0 {
+		return nil, fmt.Errorf("%w: MaxKeys %d is negative", ErrBadMemoryConfig, cfg.MaxKeys)
+	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("%w: IdleTimeout %s is negative", ErrBadMemoryConfig, cfg.IdleTimeout)
+	}
+	if cfg.SweepInterval < 0 {
+		return nil, fmt.Errorf("%w: SweepInterval %s is negative", ErrBadMemoryConfig, cfg.SweepInterval)
+	}
+	ban, err := cfg.Ban.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m := &Memory{
+		now:     cfg.Now,
+		maxKeys: int64(cfg.MaxKeys),
+		idle:    int64(cfg.IdleTimeout),
+		ban:     ban,
+		seed:    maphash.MakeSeed(),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.maxKeys == 0 {
+		m.maxKeys = DefaultMaxKeys
+	}
+	// Each shard owns an equal share of MaxKeys, so a full shard can make
+	// room by sweeping itself, under the one lock it already holds.
+	n, bits := 1, uint(0)
+	for n < maxShards && m.maxKeys/int64(2*n) >= minShardKeys {
+		n, bits = 2*n, bits+1
+	}
+	m.shards = make([]memShard, n)
+	m.shift = 64 - bits
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.buckets = make(map[uint64]*bucket)
+		sh.bans = make(map[uint64]*banState)
+		sh.max = int(m.maxKeys) / n
+		if i < int(m.maxKeys)%n {
+			sh.max++
+		}
+	}
+	every := cfg.SweepInterval
+	if every == 0 {
+		every = DefaultSweepInterval
+	}
+	go m.sweeper(every)
+	return m, nil
+}
+
+// Close stops the sweeper. Allow and Penalize return ErrClosed afterwards.
+func (m *Memory) Close() error {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		close(m.stop)
+		<-m.done
+	})
+	return nil
+}
+
+// Len is the number of keys held (buckets plus ban records).
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		n += sh.n
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (m *Memory) sweeper(every time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.Sweep(m.now())
+		}
+	}
+}
+
+// Sweep drops every key that is idle at now (see MemoryConfig.IdleTimeout)
+// and every ban record that no longer matters, and returns how many keys it
+// dropped. The owned goroutine calls it every SweepInterval; tests call it
+// directly with chosen instants.
+func (m *Memory) Sweep(now time.Time) int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		n += m.sweepShard(sh, now)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// sweepShard drops the stale keys of sh; the caller holds sh.mu.
+func (m *Memory) sweepShard(sh *memShard, now time.Time) int {
+	t := now.UnixNano()
+	sh.lastSweep = t
+	n := 0
+	for h, b := range sh.buckets {
+		if t-b.last >= m.idle && b.lim.TokensAt(now) >= float64(b.lim.Burst()) {
+			delete(sh.buckets, h)
+			n++
+		}
+	}
+	for h, st := range sh.bans {
+		if st.stale(m.ban, t) {
+			delete(sh.bans, h)
+			n++
+		}
+	}
+	sh.n -= n
+	return n
+}
+
+// addKey claims room for one new key in sh (whose lock the caller holds),
+// sweeping sh first when the store is full and sh was not swept lately.
+func (m *Memory) addKey(sh *memShard, now time.Time) error {
+	if sh.n >= sh.max && now.UnixNano()-sh.lastSweep >= int64(inlineSweepEvery) {
+		m.sweepShard(sh, now)
+	}
+	if sh.n < sh.max {
+		sh.n++
+		return nil
+	}
+	return fmt.Errorf("%w (%d keys)", ErrFull, m.maxKeys)
+}
+
+// bucketHash identifies a bucket by tier, key and limit: two forms limiting
+// the same IP differently keep separate budgets.
+func (m *Memory) bucketHash(r *Rule) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString(r.Tier)
+	h.WriteByte(0)
+	h.WriteString(r.Key)
+	var b [17]byte
+	b[0] = 0
+	binary.LittleEndian.PutUint64(b[1:], uint64(r.Limit.Count))
+	binary.LittleEndian.PutUint64(b[9:], uint64(r.Limit.Period))
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// banHash identifies the ban record of a key.
+func (m *Memory) banHash(key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString("\x00ban\x00")
+	h.WriteString(key)
+	return h.Sum64()
+}
+
+func (m *Memory) shardOf(h uint64) int { return int(h >> m.shift) }
+
+// ruleState is Allow's scratch space for one rule.
+type ruleState struct {
+	hash   uint64
+	ban    uint64
+	b      *bucket
+	tokens float64
+}
+
+// Allow implements Store.
+func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("ratelimit: %w", err)
+	}
+	if m.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	var stBuf [8]ruleState
+	var lockBuf [16]int
+	st := stBuf[:0]
+	if len(rules) > len(stBuf) {
+		st = make([]ruleState, 0, len(rules))
+	}
+	locks := lockBuf[:0]
+	for i := range rules {
+		r := &rules[i]
+		var s ruleState
+		if !r.Limit.IsZero() {
+			s.hash = m.bucketHash(r)
+			locks = append(locks, m.shardOf(s.hash))
+		}
+		if r.Tier == TierIP {
+			s.ban = m.banHash(r.Key)
+			locks = append(locks, m.shardOf(s.ban))
+		}
+		st = append(st, s)
+	}
+	// Lock in ascending shard order, each shard once: a global order means
+	// no two decisions wait on each other in a cycle.
+	slices.Sort(locks)
+	locks = slices.Compact(locks)
+	for _, i := range locks {
+		m.shards[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range locks {
+			m.shards[i].mu.Unlock()
+		}
+	}()
+
+	now := m.now()
+	t := now.UnixNano()
+	for i := range rules {
+		if rules[i].Tier != TierIP {
+			continue
+		}
+		if b, ok := m.shards[m.shardOf(st[i].ban)].bans[st[i].ban]; ok {
+			if left := b.remaining(t); left > 0 {
+				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}, nil
+			}
+		}
+	}
+
+	// Find or create every bucket before touching any token.
+	for i := range rules {
+		r := &rules[i]
+		if r.Limit.IsZero() {
+			continue
+		}
+		sh := &m.shards[m.shardOf(st[i].hash)]
+		b, ok := sh.buckets[st[i].hash]
+		if !ok {
+			if err := m.addKey(sh, now); err != nil {
+				return Decision{}, err
+			}
+			b = newBucket(r.Limit)
+			sh.buckets[st[i].hash] = b
+		}
+		st[i].b = b
+	}
+
+	// Check all rules at the same instant.
+	d := Decision{Rule: -1, Tightest: -1}
+	for i := range rules {
+		if st[i].b == nil {
+			continue
+		}
+		st[i].tokens = st[i].b.lim.TokensAt(now)
+		if wait := waitFor(rules[i].Limit, st[i].tokens); wait > 0 {
+			if d.Rule < 0 {
+				d.Rule = i
+			}
+			d.RetryAfter = max(d.RetryAfter, wait)
+		}
+	}
+	if d.Rule >= 0 {
+		d.Tightest = d.Rule
+		d.Remaining = remaining(rules[d.Rule].Limit, st[d.Rule].tokens)
+		d.Reset = resetFor(rules[d.Rule].Limit, st[d.Rule].tokens)
+		return d, nil
+	}
+
+	// Every rule has a token: take one from each.
+	d.Allowed = true
+	for i := range rules {
+		b := st[i].b
+		if b == nil {
+			continue
+		}
+		if !b.lim.AllowN(now, 1) {
+			// Unreachable: the shard locks exclude every other writer and
+			// the check above used the same instant and formula.
+			return Decision{}, fmt.Errorf("ratelimit: bucket for tier %q changed under lock", rules[i].Tier)
+		}
+		b.last = t
+		left := st[i].tokens - 1
+		rem, reset := remaining(rules[i].Limit, left), resetFor(rules[i].Limit, left)
+		if d.Tightest < 0 || rem < d.Remaining || (rem == d.Remaining && reset > d.Reset) {
+			d.Tightest, d.Remaining, d.Reset = i, rem, reset
+		}
+	}
+	return d, nil
+}
+
+// newBucket returns a full bucket for l. The zero rate.Limiter is set up
+// at the zero instant, so at any real instant it has refilled to Count.
+func newBucket(l Limit) *bucket {
+	b := &bucket{}
+	// One ulp above Count/Period so that float rounding never leaves a
+	// bucket a hair short of a token at the exact instant it is due.
+	r := math.Nextafter(float64(l.Count)/l.Period.Seconds(), math.Inf(1))
+	b.lim.SetLimitAt(time.Time{}, rate.Limit(r))
+	b.lim.SetBurstAt(time.Time{}, l.Count)
+	return b
+}
+
+// durationFor converts a token amount to the time l takes to refill it,
+// rounded up to the nanosecond but tolerant of float noise.
+func durationFor(l Limit, tokens float64) time.Duration {
+	if tokens <= 0 {
+		return 0
+	}
+	ns := tokens * float64(l.Period) / float64(l.Count)
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(math.Ceil(ns - 1e-3))
+}
+
+// waitFor is how long until a bucket holding tokens has a whole token.
+func waitFor(l Limit, tokens float64) time.Duration { return durationFor(l, 1-tokens) }
+
+// resetFor is how long until a bucket holding tokens is full again.
+func resetFor(l Limit, tokens float64) time.Duration {
+	return durationFor(l, float64(l.Count)-tokens)
+}
+
+// remaining is the number of whole tokens in a bucket holding tokens,
+// counting a token as whole exactly when waitFor would say it is due.
+func remaining(l Limit, tokens float64) int {
+	if tokens <= 0 {
+		return 0
+	}
+	n := math.Floor(tokens)
+	if durationFor(l, n+1-tokens) == 0 {
+		n++
+	}
+	return int(n)
+}
+
+// Penalize implements Banner.
+func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("ratelimit: %w", err)
+	}
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	h := m.banHash(key)
+	sh := &m.shards[m.shardOf(h)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := m.now()
+	b, ok := sh.bans[h]
+	if !ok {
+		if err := m.addKey(sh, now); err != nil {
+			return 0, err
+		}
+		b = &banState{}
+		sh.bans[h] = b
+	}
+	return b.offend(m.ban, now.UnixNano()), nil
+}
