@@ -105,7 +105,7 @@ type memShard struct {
 	buckets   map[uint64]*bucket
 	bans      map[uint64]*banState
 	lastSweep int64
-	n, max    int // keys held, cap (MaxKeys split evenly)
+	n, max    int      // keys held, cap (MaxKeys split evenly)
 	_         [64]byte // keep neighbouring shard locks off one cache line
 }
 
