@@ -19,8 +19,13 @@ deps:
 fmt:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# Modules with their own go.mod (so their dependencies stay out of ours).
+SUBMODULES := examples/gin
+
 vet:
 	$(GO) vet ./...
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 race:
 	$(GO) test -race -count=1 ./...
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done

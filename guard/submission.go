@@ -44,4 +44,5 @@ type Submission struct {
 	ClientIP   netip.Addr        // resolved client IP
 	ClientKey  string            // hashed client key (IPv4 or IPv6 /64)
 	Received   time.Time         // when the guard accepted it
+	Next       string            // visitor's "_next" redirect, validated same-site
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+func TestGinMiddleware(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	g, err := newGuard("http://127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	router := newRouter(g)
+	tests := []struct {
+		name   string
+		path   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"a valid contact post is accepted", "/contact", url.Values{"name": {"Ada"}, "email": {"ada@example.org"}, "message": {"Hi"}}, 200, ""},
+		{"a contact post naming a recipient is refused", "/contact", url.Values{"email": {"ada@example.org"}, "message": {"Hi"}, "to": {"x@evil.test"}}, 400, "forbidden_field"},
+		{"a share post to two people is refused", "/share", url.Values{"to": {"a@x.test,b@x.test"}, "url": {"http://127.0.0.1:8080/"}}, 422, "too_many_recipients"},
+		{"a honeypot hit looks like success", "/contact", url.Values{"email": {"a@b.test"}, "message": {"x"}, "_gotcha": {"bot"}}, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", tt.path, strings.NewReader(tt.form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "http://127.0.0.1:8080")
+			r.Header.Set("Accept", "application/json")
+			w := httptest.NewRecorder()
+			router.ServeHTTP(w, r)
+			var body struct {
+				Code string `json:"code"`
+				OK   bool   `json:"ok"`
+			}
+			_ = json.Unmarshal(w.Body.Bytes(), &body)
+			if w.Code != tt.status || body.Code != tt.code || (tt.status == 200) != body.OK {
+				t.Fatalf("status %d body %s", w.Code, w.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,658 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/guard/ratelimit"
+	"github.com/go-playground/validator/v10"
+)
+
+// Guard checks form posts against per-form policies. It is safe for
+// concurrent use; build it once with New and share it.
+type Guard struct {
+	domain    string
+	origins   map[string]bool
+	ips       *IPResolver
+	forms     map[string]*policy
+	store     ratelimit.Store
+	ownStore  bool
+	banner    ratelimit.Banner
+	global    ratelimit.Limit
+	keySecret []byte
+	now       func() time.Time
+	log       *slog.Logger
+	onError   func(http.ResponseWriter, *http.Request, *Error)
+	onSuccess func(http.ResponseWriter, *http.Request, *Submission)
+	validate  *validator.Validate
+}
+
+// New validates cfg and builds a Guard. Every problem with cfg is reported
+// here, never per request.
+func New(cfg Config) (*Guard, error) {
+	g := &Guard{
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		onError:   cfg.ErrorHandler,
+		onSuccess: cfg.SuccessHandler,
+		global:    orLimit(cfg.Global, DefaultGlobal),
+		validate:  newValidator(),
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.onError == nil {
+		g.onError = WriteError
+	}
+	if g.onSuccess == nil {
+		g.onSuccess = WriteSuccess
+	}
+	d, err := normaliseDomain(cfg.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("guard: Domain %q: %v", cfg.Domain, err)
+	}
+	g.domain = d
+	if len(cfg.Origins) == 0 {
+		return nil, errors.New("guard: Origins: at least one allowed origin (scheme://host[:port]) is required")
+	}
+	g.origins = make(map[string]bool, len(cfg.Origins))
+	for _, o := range cfg.Origins {
+		n, ok := normaliseOrigin(o)
+		if !ok {
+			return nil, fmt.Errorf("guard: origin %q: want scheme://host[:port] with scheme http or https and no path", o)
+		}
+		g.origins[n] = true
+	}
+	if g.ips, err = NewIPResolver(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if len(cfg.Forms) == 0 {
+		return nil, errors.New("guard: Forms: at least one form is required")
+	}
+	g.keySecret = cfg.KeySecret
+	if len(g.keySecret) == 0 {
+		g.keySecret = make([]byte, 32)
+		if _, err := rand.Read(g.keySecret); err != nil {
+			return nil, fmt.Errorf("guard: key secret: %v", err)
+		}
+	} else if len(g.keySecret) < 16 {
+		return nil, errors.New("guard: KeySecret must be at least 16 bytes")
+	}
+	g.forms = make(map[string]*policy, len(cfg.Forms))
+	for _, name := range sortedKeys(cfg.Forms) {
+		p, err := compileForm(g, name, cfg.Forms[name])
+		if err != nil {
+			return nil, err
+		}
+		g.forms[name] = p
+	}
+	g.store = cfg.Store
+	if g.store == nil {
+		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("guard: memory store: %v", err)
+		}
+		g.store, g.ownStore = m, true
+	}
+	g.banner, _ = g.store.(ratelimit.Banner)
+	return g, nil
+}
+
+// Close releases the rate-limit store if the Guard created it.
+func (g *Guard) Close() error {
+	if g.ownStore {
+		return g.store.Close()
+	}
+	return nil
+}
+
+// Domain is the site domain the Guard was configured with, normalised.
+func (g *Guard) Domain() string { return g.domain }
+
+// FormKind reports a form's kind and whether the form exists.
+func (g *Guard) FormKind(form string) (Kind, bool) {
+	p, ok := g.forms[form]
+	if !ok {
+		return 0, false
+	}
+	return p.form.Kind, true
+}
+
+// ClientIP is the Guard's trusted client IP for r (see IPResolver).
+func (g *Guard) ClientIP(r *http.Request) (netip.Addr, error) { return g.ips.ClientIP(r) }
+
+// ClientKey is the hashed rate-limit key of a client (its IPv4 address or
+// IPv6 /64), as used in logs, stores and captcha.Request.
+func (g *Guard) ClientKey(ip netip.Addr) string {
+	return g.hashKey("ip", Bucket(ip).String())
+}
+
+// hashKey is a keyed hash, so stores and logs never see IPs or addresses.
+func (g *Guard) hashKey(tier, v string) string {
+	m := hmac.New(sha256.New, g.keySecret)
+	m.Write([]byte(tier))
+	m.Write([]byte{0})
+	m.Write([]byte(v))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:12])
+}
+
+func normaliseOrigin(o string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	host := strings.ToLower(u.Host)
+	if u.Scheme == "http" {
+		host = strings.TrimSuffix(host, ":80")
+	} else {
+		host = strings.TrimSuffix(host, ":443")
+	}
+	return u.Scheme + "://" + host, true
+}
+
+func (g *Guard) originAllowed(o string) bool {
+	n, ok := normaliseOrigin(o)
+	return ok && g.origins[n]
+}
+
+// checkOrigin applies the Origin, else Referer, rule.
+func (g *Guard) checkOrigin(r *http.Request, p *policy) *Error {
+	if o := r.Header.Get("Origin"); o != "" {
+		if !g.originAllowed(o) {
+			return ErrOrigin.withf("Origin %q is not allowed", truncate(o, 100))
+		}
+		return nil
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		u, err := url.Parse(ref)
+		if err != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
+			return ErrOrigin.withf("Referer %q is not on an allowed origin", truncate(ref, 100))
+		}
+		return nil
+	}
+	if p.form.AllowMissingOrigin {
+		return nil
+	}
+	return ErrOrigin.withf("neither Origin nor Referer is present")
+}
+
+type ctxKey int
+
+const (
+	ctxSubmission ctxKey = iota
+	ctxReason
+)
+
+// SubmissionFrom returns the accepted submission Handler stored in ctx.
+func SubmissionFrom(ctx context.Context) (*Submission, bool) {
+	s, ok := ctx.Value(ctxSubmission).(*Submission)
+	return s, ok
+}
+
+// Reason returns why Handler refused r, for use inside an ErrorHandler.
+func Reason(r *http.Request) (*Error, bool) {
+	e, ok := r.Context().Value(ctxReason).(*Error)
+	return e, ok
+}
+
+// Handler wraps next: posts to form that pass Check reach next with the
+// Submission in the request context (SubmissionFrom); rejections are
+// answered by the Config's ErrorHandler; honeypot hits get the
+// SuccessHandler's answer and never reach next. Handler panics if form is
+// not configured, as http.ServeMux does for bad patterns: it is a
+// programming error found at start-up.
+func (g *Guard) Handler(form string, next http.Handler) http.Handler {
+	if _, ok := g.forms[form]; !ok {
+		panic(fmt.Sprintf("guard: Handler: unknown form %q", form))
+	}
+	p := g.forms[form]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = withRedirects(r, p)
+		sub, err := g.CheckForm(w, r, form)
+		if err != nil {
+			e := AsError(err)
+			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
+			if e.Code == ErrHoneypot.Code {
+				g.onSuccess(w, r, g.decoy(form))
+				return
+			}
+			g.onError(w, r, e)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
+	})
+}
+
+// decoy is the fake submission a honeypot hit is answered with.
+func (g *Guard) decoy(form string) *Submission {
+	return &Submission{ID: newID(), Form: form, Received: g.now()}
+}
+
+// Check runs every check on a post whose form name is the last path
+// segment of r.URL.Path (as in /f/{form}); see CheckForm.
+func (g *Guard) Check(w http.ResponseWriter, r *http.Request) (*Submission, error) {
+	form := r.PathValue("form")
+	if form == "" {
+		form = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	}
+	return g.CheckForm(w, r, form)
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// CheckForm runs every check of the named form on r, cheapest first, and
+// returns the accepted Submission or an *Error. A nil error means the
+// request was admitted and consumed rate-limit budget; the body has been
+// read and r.Body replaced so a wrapped handler can read it again.
+// ErrHoneypot means a bot filled the honeypot: answer as for success and
+// deliver nothing. w is used only to set rate-limit headers.
+func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, error) {
+	start := g.now()
+	sub, clientKey, err := g.check(w, r, form)
+	g.logDecision(r.Context(), form, clientKey, sub, err, start)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Submission, string, *Error) {
+	p, ok := g.forms[form]
+	if !ok {
+		return nil, "", ErrUnknownForm.withf("form %q", truncate(form, 64))
+	}
+	if r.Method != http.MethodPost {
+		if w != nil {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		return nil, "", ErrMethod.withf("method %s", truncate(r.Method, 16))
+	}
+	maxBody := p.maxBody
+	kind, params, err := mediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, "", ErrContentType.with(err)
+	}
+	if kind == bodyMultipart && p.form.AllowFiles && p.form.MaxBody == 0 {
+		maxBody = DefaultMaxFileBody
+	}
+	if r.ContentLength > maxBody {
+		return nil, "", ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
+	}
+	ip, err := g.ips.ClientIP(r)
+	if err != nil {
+		return nil, "", ErrBadClient.with(err)
+	}
+	clientKey := g.ClientKey(ip)
+	if e := g.checkOrigin(r, p); e != nil {
+		return nil, clientKey, e
+	}
+	body, e := readBody(r, maxBody)
+	if e != nil {
+		return nil, clientKey, e
+	}
+	vals, err := ParseForm(kind, params, body, DefaultMaxFields, p.form.AllowFiles)
+	if err != nil {
+		if errors.Is(err, errFilePart) {
+			return nil, clientKey, ErrFilesNotAllowed.with(err)
+		}
+		return nil, clientKey, ErrMalformed.with(err)
+	}
+	if hp := vals[p.honeypot]; len(hp) > 0 && strings.TrimSpace(strings.Join(hp, "")) != "" {
+		g.penalize(r.Context(), clientKey)
+		return nil, clientKey, ErrHoneypot.withf("honeypot field %q filled", p.honeypot)
+	}
+	sub, e := g.fields(p, vals)
+	if e != nil {
+		if e.Code == ErrHeaderInjection.Code || e.Code == ErrForbiddenField.Code {
+			g.penalize(r.Context(), clientKey)
+		}
+		return nil, clientKey, e
+	}
+	if next := first(vals[DefaultRedirectFieldKey]); next != "" {
+		if _, err := g.sameSite(next); err != nil {
+			return nil, clientKey, ErrOffsiteRedirect.with(err)
+		}
+		sub.Next = next
+	}
+	sub.ClientIP, sub.ClientKey = ip, clientKey
+	now := g.now()
+	creq := captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}
+	if p.form.Token != nil {
+		creq.Token = first(vals[p.tokenF])
+		if e := g.verify(r.Context(), p.form.Token, creq, true); e != nil {
+			g.penalize(r.Context(), clientKey)
+			return nil, clientKey, e
+		}
+	}
+	if p.form.Captcha != nil {
+		creq.Token = first(vals[p.captchaF])
+		if e := g.verify(r.Context(), p.form.Captcha, creq, false); e != nil {
+			if e.Code != ErrCaptchaUnavailable.Code && e.Code != ErrCaptchaMissing.Code {
+				g.penalize(r.Context(), clientKey)
+			}
+			return nil, clientKey, e
+		}
+	}
+	if e := g.limit(r.Context(), w, p, sub); e != nil {
+		return nil, clientKey, e
+	}
+	sub.ID = newID()
+	sub.Received = now
+	return sub, clientKey, nil
+}
+
+// ErrBadClient answers requests whose client address cannot be trusted.
+var ErrBadClient = newErr(http.StatusBadRequest, "bad_client_address", "The request's forwarding headers are malformed.")
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// readBody reads at most max bytes and puts the body back on r.
+func readBody(r *http.Request, max int64) ([]byte, *Error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, ErrMalformed.withf("reading body: %v", err)
+	}
+	if n > max {
+		return nil, ErrTooLarge.withf("body over %d bytes", max)
+	}
+	b := buf.Bytes()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b, nil
+}
+
+// fields applies the sender lock, field rules, recipients and content rules.
+func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
+	for k, v := range vals {
+		if !p.allowed[k] {
+			if senderKeys[foldKey(k)] {
+				return nil, ErrForbiddenField.withf("field %q would choose a sender or recipient", truncate(k, 64))
+			}
+			return nil, ErrUnknownField.withf("field %q", truncate(k, 64))
+		}
+		if len(v) > 1 && k != p.names.To {
+			return nil, ErrDuplicateField.withf("field %q sent %d times", truncate(k, 64), len(v))
+		}
+	}
+	in := input{
+		Name:          first(vals[p.names.Name]),
+		Email:         first(vals[p.names.Email]),
+		Subject:       first(vals[p.names.Subject]),
+		Message:       first(vals[p.names.Message]),
+		URL:           first(vals[p.names.URL]),
+		MaxName:       p.maxName,
+		MaxSubject:    p.maxSubj,
+		MaxMessage:    p.maxMsg,
+		MaxURL:        maxURLLength,
+		EmailRequired: p.emailReq,
+	}
+	if err := g.validate.Struct(&in); err != nil {
+		return nil, validationError(err, p.names)
+	}
+	if strings.TrimSpace(in.Message) == "" && p.form.Kind == KindContact {
+		return nil, ErrInvalidField.withf("field %q is required", p.names.Message)
+	}
+	sub := &Submission{
+		Form:    p.name,
+		Kind:    p.form.Kind,
+		Name:    strings.TrimSpace(in.Name),
+		Subject: strings.TrimSpace(in.Subject),
+		Message: in.Message,
+	}
+	if in.Email != "" {
+		a, _ := ParseAddress(in.Email) // validated above
+		sub.ReplyTo = a
+	}
+	for _, x := range p.extra {
+		v := first(vals[x])
+		if v == "" {
+			continue
+		}
+		if !SingleLine(v) {
+			return nil, ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", x)
+		}
+		if len(v) > 1000 {
+			return nil, ErrInvalidField.withf("field %q is too long", x)
+		}
+		if sub.Fields == nil {
+			sub.Fields = make(map[string]string, len(p.extra))
+		}
+		sub.Fields[x] = v
+	}
+	if e := g.recipients(p, vals, sub); e != nil {
+		return nil, e
+	}
+	if links := countLinks(sub.Message) + countLinks(sub.Subject) + countLinks(sub.Name); links > max(p.maxLinks, 0) {
+		return nil, ErrTooManyLinks.withf("%d links, at most %d allowed", links, max(p.maxLinks, 0))
+	}
+	if p.form.Kind == KindShare {
+		if in.URL == "" {
+			return nil, ErrInvalidField.withf("field %q is required", p.names.URL)
+		}
+		u, err := url.Parse(in.URL)
+		if err != nil || u.User != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
+			return nil, ErrOffsiteURL.withf("url %q", truncate(in.URL, 100))
+		}
+		sub.URL = u.String()
+	}
+	return sub, nil
+}
+
+func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
+	if p.form.Kind == KindContact {
+		if len(p.choices) > 0 {
+			c := first(vals[p.choice])
+			if c == "" && len(p.to) > 0 {
+				sub.Recipients = p.to
+				return nil
+			}
+			list, ok := p.choices[c]
+			if !ok {
+				if c == "" {
+					return ErrNoRecipient.withf("field %q is required", p.choice)
+				}
+				return ErrInvalidRecipient.withf("%q is not one of the form's choices", truncate(c, 64))
+			}
+			sub.Recipients = list
+			return nil
+		}
+		sub.Recipients = p.to
+		return nil
+	}
+	raw := vals[p.names.To]
+	for _, v := range raw {
+		if !SingleLine(v) {
+			return ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", p.names.To)
+		}
+	}
+	list, _ := splitRecipients(raw)
+	if len(list) == 0 {
+		return ErrNoRecipient.withf("field %q is empty", p.names.To)
+	}
+	if len(list) > 4*p.maxRcpt+4 {
+		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(list), p.maxRcpt)
+	}
+	seen := make(map[string]bool, len(list))
+	for _, a := range list {
+		n, err := ParseAddress(a)
+		if err != nil {
+			return ErrInvalidRecipient.withf("recipient: %v", err)
+		}
+		d := addressDomain(n)
+		if len(p.allowDom) > 0 && !matchesAny(d, p.allowDom) {
+			return ErrInvalidRecipient.withf("domain %q is not allowed", d)
+		}
+		if matchesAny(d, p.denyDom) {
+			return ErrInvalidRecipient.withf("domain %q is denied", d)
+		}
+		key := strings.ToLower(n)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		sub.Recipients = append(sub.Recipients, n)
+	}
+	if len(sub.Recipients) > p.maxRcpt {
+		sub.Recipients = nil
+		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(seen), p.maxRcpt)
+	}
+	return nil
+}
+
+func matchesAny(d string, domains []string) bool {
+	for _, x := range domains {
+		if domainMatches(d, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// countLinks counts things a mail client would turn into a link.
+func countLinks(s string) int {
+	if s == "" {
+		return 0
+	}
+	n := 0
+	l := strings.ToLower(s)
+	for _, pat := range []string{"http://", "https://", "www.", "ftp://", "mailto:", "<a "} {
+		n += strings.Count(l, pat)
+	}
+	// "https://www.x" counts once, not twice.
+	n -= strings.Count(l, "://www.")
+	return n
+}
+
+// verify runs a bot-defence verifier and maps its errors.
+func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Request, isToken bool) *Error {
+	if req.Token == "" {
+		if isToken {
+			return ErrTokenInvalid.withf("form token %q missing", v.Field())
+		}
+		return ErrCaptchaMissing.withf("field %q missing", v.Field())
+	}
+	err := v.Verify(ctx, req)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, captcha.ErrUnavailable), errors.Is(err, captcha.ErrConfig),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return ErrCaptchaUnavailable.with(err)
+	case errors.Is(err, captcha.ErrTooFast):
+		return ErrTooFast.with(err)
+	case errors.Is(err, captcha.ErrMissing):
+		if isToken {
+			return ErrTokenInvalid.with(err)
+		}
+		return ErrCaptchaMissing.with(err)
+	case isToken:
+		return ErrTokenInvalid.with(err)
+	}
+	return ErrCaptchaInvalid.with(err)
+}
+
+// limit builds every tier of the request and decides them in ONE store call.
+func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
+	var buf [8]ratelimit.Rule
+	rules := append(buf[:0],
+		ratelimit.Rule{Tier: ratelimit.TierIP, Key: sub.ClientKey, Limit: p.limits.PerIP},
+		ratelimit.Rule{Tier: ratelimit.TierForm, Key: p.name, Limit: p.limits.PerForm},
+		ratelimit.Rule{Tier: ratelimit.TierGlobal, Key: "*", Limit: g.global},
+	)
+	if sub.ReplyTo != "" {
+		rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierSender, Key: g.hashKey("sender", strings.ToLower(sub.ReplyTo)), Limit: p.limits.PerSender})
+	}
+	if p.form.Kind == KindShare {
+		for _, a := range sub.Recipients {
+			rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierRecipient, Key: g.hashKey("rcpt", strings.ToLower(a)), Limit: p.limits.PerRecipient})
+		}
+	}
+	d, err := g.store.Allow(ctx, rules)
+	if err != nil {
+		return ErrLimiterUnavailable.with(err)
+	}
+	if w != nil {
+		ratelimit.SetHeaders(w.Header(), rules, d)
+	}
+	if !d.Allowed {
+		e := ErrRateLimited
+		if d.Banned {
+			e = ErrBanned
+		}
+		tier := "?"
+		if d.Rule >= 0 && d.Rule < len(rules) {
+			tier = rules[d.Rule].Tier
+		}
+		out := e.withf("tier %s", tier)
+		out.RetryAfter = d.RetryAfter
+		return out
+	}
+	return nil
+}
+
+// penalize reports an abusive request to the store's ban list, if it keeps
+// one. It is the one store call made for a locally rejected request, and
+// only for rejections that no legitimate browser produces.
+func (g *Guard) penalize(ctx context.Context, clientKey string) {
+	if g.banner == nil {
+		return
+	}
+	if ban, err := g.banner.Penalize(ctx, clientKey); err != nil {
+		g.log.WarnContext(ctx, "formguard ban store error", "client", clientKey, "err", err)
+	} else if ban > 0 {
+		g.log.InfoContext(ctx, "formguard client banned", "client", clientKey, "for", ban.String())
+	}
+}
+
+func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error, start time.Time) {
+	if err == nil {
+		g.log.LogAttrs(ctx, slog.LevelInfo, "formguard decision",
+			slog.String("form", form), slog.String("outcome", "accepted"), slog.String("id", sub.ID),
+			slog.String("client", clientKey), slog.Int("recipients", len(sub.Recipients)))
+		return
+	}
+	attrs := []slog.Attr{slog.String("form", truncate(form, 64)), slog.String("outcome", "rejected"),
+		slog.String("code", err.Code), slog.Int("status", err.Status), slog.String("client", clientKey)}
+	if err.Cause != nil {
+		attrs = append(attrs, slog.String("reason", err.Cause.Error()))
+	}
+	g.log.LogAttrs(ctx, slog.LevelInfo, "formguard decision", attrs...)
+}
