@@ -127,7 +127,11 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		z.mu.Lock()
 		z.queries = append(z.queries, query{name, q.Qtype, isTCP})
 		z.mu.Unlock()
-		if !z.names[name] {
+		switch {
+		case strings.HasSuffix(name, "servfail.test."):
+			// A broken zone: every question fails.
+			m.Rcode = dns.RcodeServerFailure
+		case !z.names[name]:
 			m.Rcode = dns.RcodeNameError
 		}
 		for _, rr := range z.records[name] {
