@@ -19,7 +19,9 @@ type Config struct {
 	// Domain is the header From domain (site.domain). Required.
 	Domain string
 	// Bounce is the envelope MAIL FROM domain, the one SPF authorises
-	// (RFC 7208 section 2.4). Empty means Domain.
+	// (RFC 7208 section 2.4). A whole address (bounces@example.com, as
+	// mail.bounce holds it) is accepted and reduced to its domain. Empty
+	// means Domain.
 	Bounce string
 	// SigningDomain is the DKIM d= domain (RFC 6376 section 3.5). Empty
 	// means Domain.
@@ -102,6 +104,9 @@ func (cfg *Config) normalize() error {
 	}
 	if cfg.Domain, err = normalizeDomain("Domain", cfg.Domain); err != nil {
 		return err
+	}
+	if at := strings.LastIndexByte(cfg.Bounce, '@'); at >= 0 {
+		cfg.Bounce = cfg.Bounce[at+1:]
 	}
 	if cfg.Bounce == "" {
 		cfg.Bounce = cfg.Domain

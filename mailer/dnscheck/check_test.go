@@ -140,6 +140,8 @@ func TestCheck(t *testing.T) {
 		{name: "a relay host that denies SPF is caught through its addresses",
 			cfg:  dnscheck.Config{Domain: "relay-denied.test", RelayHost: "smtp.clean.test"},
 			want: []dnscheck.Code{dnscheck.SPFRelayNotPermitted}},
+		{name: "a whole bounce address is reduced to its domain",
+			cfg: dnscheck.Config{Domain: "clean.test", Bounce: "bounces@bounces.clean.test"}},
 		{name: "no selector skips DKIM", cfg: dnscheck.Config{Domain: "dkim-missing.test", Selector: "-"}},
 	}
 	for _, tt := range tests {

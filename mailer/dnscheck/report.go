@@ -1,6 +1,7 @@
 package dnscheck
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -183,4 +184,11 @@ var fixes = map[Code]string{
 	DMARCSPFNotAligned:   "send bounces from an address whose domain aligns with the From domain (same domain under aspf=s), or relax to aspf=r.",
 	DMARCDKIMNotAligned:  "sign with d= equal to the From domain (or its organisational domain under adkim=r).",
 	RDNSMismatch:         "ask the relay's IP owner to set a PTR record to a name whose A/AAAA record points back at the IP.",
+}
+
+// WriteJSON writes the report as indented JSON followed by a newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
