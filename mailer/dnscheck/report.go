@@ -143,7 +143,14 @@ func plural(n int, word string) string {
 }
 
 // add records a finding with the code's standard fix.
+// A finding already in the report (the same include reached twice) is not
+// repeated.
 func (r *Report) add(code Code, sev Severity, detail string) {
+	for _, f := range r.Findings {
+		if f.Code == code && f.Detail == detail {
+			return
+		}
+	}
 	r.Findings = append(r.Findings, Finding{Code: code, Severity: sev, Detail: detail, Fix: fixes[code]})
 }
 

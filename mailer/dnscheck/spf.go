@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -405,12 +406,16 @@ func (c *checker) checkSPF(ctx context.Context) error {
 		return nil
 	}
 	c.spfOK = true
-	w := &spfWalk{c: c, visited: map[string]bool{}}
+	w := &spfWalk{c: c}
 	rec, err := w.walk(ctx, domain, records[0], 0)
 	if err != nil {
 		return err
 	}
-	if w.lookups > MaxSPFLookups {
+	for _, loop := range w.loops {
+		c.rep.add(SPFTooManyLookups, SeverityError, fmt.Sprintf(
+			"%s's SPF record includes itself (%s); receivers stop at the lookup limit with permerror.", domain, loop))
+	}
+	if w.lookups > MaxSPFLookups && len(w.loops) == 0 {
 		c.rep.add(SPFTooManyLookups, SeverityError, fmt.Sprintf(
 			"%s's SPF record needs %d DNS lookups counting includes (limit %d, RFC 7208 section 4.6.4); receivers answer permerror.",
 			domain, w.lookups, MaxSPFLookups))
@@ -481,7 +486,10 @@ type spfWalk struct {
 	voids     int
 	voidNames []string
 	ptrs      []string
-	visited   map[string]bool
+	// path is the chain of domains from the top record to the one being
+	// walked; a target already on it is a loop.
+	path  []string
+	loops []string
 }
 
 func (w *spfWalk) void(name string) {
@@ -492,7 +500,8 @@ func (w *spfWalk) void(name string) {
 // walk parses and visits the record txt published at domain and returns it
 // parsed (nil when it has no valid term at all).
 func (w *spfWalk) walk(ctx context.Context, domain, txt string, depth int) (*SPFRecord, error) {
-	w.visited[domain] = true
+	w.path = append(w.path, strings.ToLower(strings.TrimSuffix(domain, ".")))
+	defer func() { w.path = w.path[:len(w.path)-1] }()
 	rec, perr := ParseSPF(txt)
 	if perr != nil {
 		for _, e := range unjoin(perr) {
@@ -557,9 +566,14 @@ func (w *spfWalk) walk(ctx context.Context, domain, txt string, depth int) (*SPF
 // follow visits the record an include: or redirect= points at.
 func (w *spfWalk) follow(ctx context.Context, from string, t SPFTerm, target string, depth int) error {
 	target = strings.ToLower(strings.TrimSuffix(target, "."))
-	if w.visited[target] || depth >= maxSPFDepth {
-		// A loop or an absurdly deep tree: evaluation hits the lookup
-		// limit; count it so the report says so.
+	if slices.Contains(w.path, target) {
+		// Evaluation would go round until the lookup limit stops it.
+		w.loops = append(w.loops, strings.Join(append(slices.Clone(w.path), target), " -> "))
+		return nil
+	}
+	if depth >= maxSPFDepth {
+		// Deeper than any record can go within the limit: every level
+		// costs at least one lookup.
 		w.lookups += MaxSPFLookups
 		return nil
 	}
