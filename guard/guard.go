@@ -10,12 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/formguard/formguard/guard/captcha"
@@ -40,6 +42,14 @@ type Guard struct {
 	onError   func(http.ResponseWriter, *http.Request, *Error)
 	onSuccess func(http.ResponseWriter, *http.Request, *Submission)
 	validate  *validator.Validate
+	macs      sync.Pool // *keyedHash, keyed with keySecret
+}
+
+// keyedHash is a pooled HMAC with a scratch buffer, so hashing a key costs
+// one allocation (the result).
+type keyedHash struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // New validates cfg and builds a Guard. Every problem with cfg is reported
@@ -96,6 +106,8 @@ func New(cfg Config) (*Guard, error) {
 	} else if len(g.keySecret) < 16 {
 		return nil, errors.New("guard: KeySecret must be at least 16 bytes")
 	}
+	key := g.keySecret
+	g.macs.New = func() any { return &keyedHash{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 320)} }
 	g.forms = make(map[string]*policy, len(cfg.Forms))
 	for _, name := range sortedKeys(cfg.Forms) {
 		p, err := compileForm(g, name, cfg.Forms[name])
@@ -142,17 +154,28 @@ func (g *Guard) ClientIP(r *http.Request) (netip.Addr, error) { return g.ips.Cli
 // ClientKey is the hashed rate-limit key of a client (its IPv4 address or
 // IPv6 /64), as used in logs, stores and captcha.Request.
 func (g *Guard) ClientKey(ip netip.Addr) string {
-	return g.hashKey("ip", Bucket(ip).String())
+	k := g.macs.Get().(*keyedHash)
+	k.buf = Bucket(ip).AppendTo(append(k.buf[:0], "ip\x00"...))
+	return g.finish(k)
 }
 
 // hashKey is a keyed hash, so stores and logs never see IPs or addresses.
 func (g *Guard) hashKey(tier, v string) string {
-	m := hmac.New(sha256.New, g.keySecret)
-	m.Write([]byte(tier))
-	m.Write([]byte{0})
-	m.Write([]byte(v))
+	k := g.macs.Get().(*keyedHash)
+	k.buf = append(append(append(k.buf[:0], tier...), 0), v...)
+	return g.finish(k)
+}
+
+func (g *Guard) finish(k *keyedHash) string {
+	k.h.Reset()
+	k.h.Write(k.buf)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0])[:12])
+	var out [24]byte
+	hex.Encode(out[:], k.h.Sum(sum[:0])[:12])
+	if cap(k.buf) <= 1024 {
+		g.macs.Put(k)
+	}
+	return string(out[:])
 }
 
 func normaliseOrigin(o string) (string, bool) {
@@ -171,6 +194,9 @@ func normaliseOrigin(o string) (string, bool) {
 }
 
 func (g *Guard) originAllowed(o string) bool {
+	if g.origins[o] {
+		return true // already in normal form: the common case, no parsing
+	}
 	n, ok := normaliseOrigin(o)
 	return ok && g.origins[n]
 }
@@ -258,12 +284,16 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) (*Submission, erro
 	return g.CheckForm(w, r, form)
 }
 
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
+// newID returns 120 random bits as 24 lower-case base32 characters, safe in
+// a URL, a file name and a Message-ID's left part.
 func newID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+	var out [24]byte
+	idEncoding.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // CheckForm runs every check of the named form on r, cheapest first, and
@@ -377,10 +407,29 @@ func first(v []string) string {
 	return v[0]
 }
 
+// bodyReader replays a read body to the wrapped handler.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
 // readBody reads at most max bytes and puts the body back on r.
 func readBody(r *http.Request, max int64) ([]byte, *Error) {
-	if r.Body == nil {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if r.ContentLength > 0 && r.ContentLength <= max {
+		// net/http's body reader ends at Content-Length, so exactly this
+		// many bytes can be read.
+		b := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(r.Body, b)
+		_ = r.Body.Close()
+		if err != nil {
+			return nil, ErrMalformed.withf("reading body: %v", err)
+		}
+		br := &bodyReader{}
+		br.Reset(b)
+		r.Body = br
+		return b, nil
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
@@ -395,7 +444,9 @@ func readBody(r *http.Request, max int64) ([]byte, *Error) {
 		return nil, ErrTooLarge.withf("body over %d bytes", max)
 	}
 	b := buf.Bytes()
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	br := &bodyReader{}
+	br.Reset(b)
+	r.Body = br
 	return b, nil
 }
 
@@ -413,32 +464,32 @@ func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
 		}
 	}
 	in := input{
-		Name:          first(vals[p.names.Name]),
-		Email:         first(vals[p.names.Email]),
-		Subject:       first(vals[p.names.Subject]),
-		Message:       first(vals[p.names.Message]),
-		URL:           first(vals[p.names.URL]),
-		MaxName:       p.maxName,
-		MaxSubject:    p.maxSubj,
-		MaxMessage:    p.maxMsg,
-		MaxURL:        maxURLLength,
-		EmailRequired: p.emailReq,
+		name:          first(vals[p.names.Name]),
+		email:         first(vals[p.names.Email]),
+		subject:       first(vals[p.names.Subject]),
+		message:       first(vals[p.names.Message]),
+		url:           first(vals[p.names.URL]),
+		maxName:       p.maxName,
+		maxSubject:    p.maxSubj,
+		maxMessage:    p.maxMsg,
+		maxURL:        maxURLLength,
+		emailRequired: p.emailReq,
 	}
 	if err := g.validate.Struct(&in); err != nil {
 		return nil, validationError(err, p.names)
 	}
-	if strings.TrimSpace(in.Message) == "" && p.form.Kind == KindContact {
+	if strings.TrimSpace(in.message) == "" && p.form.Kind == KindContact {
 		return nil, ErrInvalidField.withf("field %q is required", p.names.Message)
 	}
 	sub := &Submission{
 		Form:    p.name,
 		Kind:    p.form.Kind,
-		Name:    strings.TrimSpace(in.Name),
-		Subject: strings.TrimSpace(in.Subject),
-		Message: in.Message,
+		Name:    strings.TrimSpace(in.name),
+		Subject: strings.TrimSpace(in.subject),
+		Message: in.message,
 	}
-	if in.Email != "" {
-		a, _ := ParseAddress(in.Email) // validated above
+	if in.email != "" {
+		a, _ := ParseAddress(in.email) // validated above
 		sub.ReplyTo = a
 	}
 	for _, x := range p.extra {
@@ -464,12 +515,12 @@ func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
 		return nil, ErrTooManyLinks.withf("%d links, at most %d allowed", links, max(p.maxLinks, 0))
 	}
 	if p.form.Kind == KindShare {
-		if in.URL == "" {
+		if in.url == "" {
 			return nil, ErrInvalidField.withf("field %q is required", p.names.URL)
 		}
-		u, err := url.Parse(in.URL)
+		u, err := url.Parse(in.url)
 		if err != nil || u.User != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
-			return nil, ErrOffsiteURL.withf("url %q", truncate(in.URL, 100))
+			return nil, ErrOffsiteURL.withf("url %q", truncate(in.url, 100))
 		}
 		sub.URL = u.String()
 	}
@@ -546,18 +597,29 @@ func matchesAny(d string, domains []string) bool {
 	return false
 }
 
-// countLinks counts things a mail client would turn into a link.
+// linkMarks are what a mail client or browser would turn into a link.
+var linkMarks = []string{"http://", "https://", "www.", "ftp://", "mailto:", "<a "}
+
+// countLinks counts linkMarks, ignoring ASCII case, without allocating.
+// "https://www.x" counts once, not twice.
 func countLinks(s string) int {
-	if s == "" {
-		return 0
-	}
 	n := 0
-	l := strings.ToLower(s)
-	for _, pat := range []string{"http://", "https://", "www.", "ftp://", "mailto:", "<a "} {
-		n += strings.Count(l, pat)
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c != 'h' && c != 'w' && c != 'f' && c != 'm' && s[i] != '<' {
+			continue
+		}
+		for _, m := range linkMarks {
+			if len(s)-i >= len(m) && strings.EqualFold(s[i:i+len(m)], m) {
+				if m == "www." && i >= 3 && s[i-3:i] == "://" {
+					break
+				}
+				n++
+				i += len(m) - 1
+				break
+			}
+		}
 	}
-	// "https://www.x" counts once, not twice.
-	n -= strings.Count(l, "://www.")
 	return n
 }
 

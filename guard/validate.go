@@ -12,22 +12,26 @@ import (
 // input is the parsed submission as validator/v10 sees it. The Max* fields
 // carry the form's limits so one cached struct description serves every
 // form (the runes tag reads its limit from the named sibling field).
+//
+// The fields are unexported on purpose: validator boxes every exported
+// field into an interface to look for its Valuer interface, one allocation
+// per field per request; unexported fields are read through reflect alone.
 type input struct {
-	Name    string `validate:"utf8,singleline,runes=MaxName"`
-	Email   string `validate:"utf8,singleline,mailbox"`
-	Subject string `validate:"utf8,singleline,runes=MaxSubject"`
-	Message string `validate:"utf8,multiline,runes=MaxMessage"`
-	URL     string `validate:"utf8,singleline,runes=MaxURL"`
+	name    string `validate:"utf8,singleline,runes=maxName"`
+	email   string `validate:"utf8,singleline,mailbox"`
+	subject string `validate:"utf8,singleline,runes=maxSubject"`
+	message string `validate:"utf8,multiline,runes=maxMessage"`
+	url     string `validate:"utf8,singleline,runes=maxURL"`
 
-	MaxName, MaxSubject, MaxMessage, MaxURL int
-	EmailRequired                           bool
+	maxName, maxSubject, maxMessage, maxURL int
+	emailRequired                           bool
 }
 
 const maxURLLength = 2048
 
 // newValidator builds the validator with formguard's custom rules.
 func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
+	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithPrivateFieldValidation())
 	must := func(tag string, fn validator.Func) {
 		if err := v.RegisterValidation(tag, fn, true); err != nil {
 			panic(err) // only on a programming error in this file
@@ -46,7 +50,7 @@ func newValidator() *validator.Validate {
 	must("mailbox", func(fl validator.FieldLevel) bool {
 		s := fl.Field().String()
 		if s == "" {
-			return !fl.Parent().FieldByName("EmailRequired").Bool()
+			return !fl.Parent().FieldByName("emailRequired").Bool()
 		}
 		_, err := ParseAddress(s)
 		return err == nil
@@ -120,22 +124,22 @@ func validationError(err error, names FieldNames) *Error {
 	fe := ves[0]
 	field := fe.StructField()
 	switch field {
-	case "Name":
+	case "name":
 		field = names.Name
-	case "Email":
+	case "email":
 		field = names.Email
-	case "Subject":
+	case "subject":
 		field = names.Subject
-	case "Message":
+	case "message":
 		field = names.Message
-	case "URL":
+	case "url":
 		field = names.URL
 	}
 	switch fe.Tag() {
 	case "singleline":
 		return ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", field)
 	case "mailbox":
-		if fe.Value() == "" {
+		if fe.Value() == nil || fe.Value() == "" {
 			return ErrInvalidEmail.withf("field %q is required", field)
 		}
 		return ErrInvalidEmail.withf("field %q is not a bare address", field)
