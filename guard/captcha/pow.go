@@ -25,10 +25,10 @@ const (
 	PoWAlgorithm = "SHA-256"
 	// DefaultPoWMaxNumber is the default difficulty: the secret number is
 	// uniform in [0, DefaultPoWMaxNumber], so a browser hashes half that on
-	// average. 100k solves in a fraction of a second in a browser worker
-	// (see docs/captcha.md for measurements) yet costs a spammer a CPU
-	// core-second per few submissions.
-	DefaultPoWMaxNumber = 100_000
+	// average. Headless Chromium's Web Crypto does about 50k hashes a
+	// second in one worker on a modest machine (docs/captcha.md), so 50k
+	// takes about half a second on average and one second at worst.
+	DefaultPoWMaxNumber = 50_000
 	// DefaultPoWMaxNumberLimit caps escalated difficulty (100x default).
 	DefaultPoWMaxNumberLimit = 100 * DefaultPoWMaxNumber
 	// DefaultPoWExpiry is how long a challenge may be solved and submitted.

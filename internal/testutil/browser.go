@@ -212,13 +212,31 @@ func (p *Page) Navigate(url string) {
 	p.step("navigate to "+url, chromedp.Navigate(url))
 }
 
-// WaitFor waits until the JavaScript expression is truthy in the page.
+// WaitFor waits until the JavaScript expression is truthy in the page. It
+// keeps waiting across navigations (e.g. after a form submission), when the
+// page's JavaScript context is replaced under the poll.
 func (p *Page) WaitFor(expr string) {
 	p.tb.Helper()
 	p.step("wait for "+expr, func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(0))(ctx, t)
-		return chromedp.Void{}, err
+		for {
+			_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(0))(ctx, t)
+			if err == nil || ctx.Err() != nil || !navigated(err) {
+				return chromedp.Void{}, err
+			}
+		}
 	})
+}
+
+// navigated reports whether err says the page's JavaScript context went
+// away because the tab navigated.
+func navigated(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"navigated or closed", "Execution context was destroyed", "Cannot find context", "context with specified id"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitVisible waits until the first element matching the CSS selector is
