@@ -29,8 +29,9 @@ type powSite struct {
 	pow *captcha.PoW
 	srv *httptest.Server
 
-	mu      sync.Mutex
-	results []submission
+	mu         sync.Mutex
+	results    []submission
+	challenges int // challenge requests served
 }
 
 type submission struct {
@@ -58,7 +59,11 @@ const altchaPage = `<!doctype html>
 </form>
 </body></html>`
 
-func newPowSite(t *testing.T) *powSite {
+func newPowSite(t *testing.T) *powSite { return newPowSiteWith(t, false) }
+
+// newPowSiteWith builds the site; with brokenChallenge its challenge
+// endpoint answers 503, as when the service is overloaded.
+func newPowSiteWith(t *testing.T, brokenChallenge bool) *powSite {
 	t.Helper()
 	pow, err := captcha.NewPoW(captcha.PoWConfig{Keys: [][]byte{exampleKey}}) // default difficulty
 	if err != nil {
@@ -79,7 +84,16 @@ func newPowSite(t *testing.T) *powSite {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		http.ServeFile(w, r, altchaDist)
 	})
-	mux.Handle("GET /f/contact/challenge", pow.ChallengeHandler("contact", nil))
+	challenge := pow.ChallengeHandler("contact", nil)
+	if brokenChallenge {
+		challenge = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.challenges++
+			s.mu.Unlock()
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		})
+	}
+	mux.Handle("GET /f/contact/challenge", challenge)
 	mux.HandleFunc("POST /f/contact", func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "bad form", http.StatusBadRequest)
@@ -193,6 +207,31 @@ func TestBrowserPoW(t *testing.T) {
 		s := newPowSite(t)
 		tok := solveInBrowser(t, b, s, "/", true)
 		assertReplayRefused(t, s, tok)
+	})
+	t.Run("our widget never submits without a solution", func(t *testing.T) {
+		s := newPowSiteWith(t, true)
+		p := b.NewPage(t)
+		p.Navigate(s.srv.URL + "/")
+		p.WaitFor(`document.querySelector("form").dataset.formguardPowState === "error"`)
+		p.Click("#send") // retries the challenge, fails again, holds the form
+		p.WaitFor(`document.querySelector("form").dataset.formguardPowState === "error"`)
+		if msg := p.Text(".formguard-pow"); !strings.Contains(msg, "reload") {
+			t.Errorf("status text %q does not tell the visitor what to do", msg)
+		}
+		// The page is still the form (no navigation to the result page) and
+		// the server never saw a submission.
+		if got := testutil.Eval[bool](p, `document.getElementById("send") !== null`); !got {
+			t.Error("the form page was left")
+		}
+		if subs := s.submissions(); len(subs) != 0 {
+			t.Fatalf("server saw %d submissions without a solution", len(subs))
+		}
+		s.mu.Lock()
+		n := s.challenges
+		s.mu.Unlock()
+		if n != 2 {
+			t.Errorf("widget fetched the challenge %d times, want 2 (page load, then the submit attempt)", n)
+		}
 	})
 	t.Run("the official altcha widget solves our challenge", func(t *testing.T) {
 		if _, err := os.Stat(altchaDist); err != nil {
