@@ -51,3 +51,45 @@ func ExampleCheck() {
 	// FAIL: 1 error, 3 warnings, 1 info
 	// exit status 1
 }
+
+// ExampleReport_WriteJSON shows the JSON that `formguard doctor -json`
+// prints, for a domain whose SPF record says ipv4: where it means ip4:.
+func ExampleReport_WriteJSON() {
+	z, err := newZoneServer(zoneDir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer z.Close()
+	rep, err := dnscheck.Check(context.Background(), dnscheck.Config{
+		Domain:   "spf-typo.test",
+		RelayIPs: []netip.Addr{netip.MustParseAddr("192.0.2.10")},
+		Server:   z.Addr,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rep.WriteJSON(os.Stdout)
+	// Output:
+	// {
+	//   "domain": "spf-typo.test",
+	//   "notes": [
+	//     "no DKIM selector configured; DKIM was not checked"
+	//   ],
+	//   "findings": [
+	//     {
+	//       "code": "SPF_SYNTAX",
+	//       "severity": "error",
+	//       "detail": "spf-typo.test: SPF term \"ipv4:192.0.2.10\": unknown mechanism \"ipv4\".",
+	//       "fix": "correct or remove the named term; valid mechanisms are all, include, a, mx, ptr, ip4, ip6, exists."
+	//     },
+	//     {
+	//       "code": "SPF_RELAY_NOT_PERMITTED",
+	//       "severity": "error",
+	//       "detail": "relay 192.0.2.10 is not authorised to send for spf-typo.test: SPF result permerror (unknown field).",
+	//       "fix": "authorise the relay in the bounce domain's SPF record (ip4:/ip6: with its address, or include: the relay provider)."
+	//     }
+	//   ]
+	// }
+}
