@@ -44,7 +44,8 @@ type Config struct {
 	// Server is the DNS server to ask, HOST:PORT. Empty means the system's
 	// resolvers (DefaultResolvConf). Ignored when Resolver is set.
 	Server string
-	// Timeout bounds each DNS exchange. Zero means DefaultTimeout.
+	// Timeout bounds each DNS exchange. Zero means DefaultTimeout. Ignored
+	// when Resolver is set; bound the whole check with ctx.
 	Timeout time.Duration
 	// Resolver replaces the DNS client (for example with a *net.Resolver).
 	// Nil means NewResolver(Server, Timeout).

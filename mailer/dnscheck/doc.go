@@ -16,12 +16,23 @@
 //   - forward-confirmed reverse DNS of the relay's addresses.
 //
 // Every problem is a Finding with a stable Code, a Severity and a fix in
-// words; Report renders as JSON or text. `formguard doctor` is a thin wrapper:
+// words; Report renders as text (WriteText) or JSON (WriteJSON). `formguard
+// doctor` is a thin wrapper over the service's configuration:
 //
-//	rep, err := dnscheck.Check(ctx, dnscheck.Config{Domain: "example.com", Selector: "s1", RelayIPs: ips})
-//	if err != nil { ... }        // bad config, or DNS unreachable
-//	rep.WriteText(os.Stdout)     // or json.NewEncoder(os.Stdout).Encode(rep)
-//	if rep.HasErrors() { os.Exit(1) }
+//	key, err := dnscheck.LoadPublicKey(cfg.Mail.DKIM.KeyFile)
+//	...
+//	rep, err := dnscheck.Check(ctx, dnscheck.Config{
+//		Domain:    cfg.Site.Domain,
+//		Bounce:    cfg.Mail.Bounce,    // an address is fine: its domain is used
+//		Selector:  cfg.Mail.DKIM.Selector,
+//		PublicKey: key,
+//		RelayIPs:  relayIPs,           // -relay-ip
+//		RelayHost: cfg.Mail.SMTP.Addr, // used when RelayIPs is empty (smtp transport)
+//		Server:    dnsServer,          // -dns; "" asks the system's resolvers
+//	})
+//	if err != nil { ... }      // bad config, or DNS could not be asked: exit 2
+//	rep.WriteText(os.Stdout)   // or rep.WriteJSON(os.Stdout) for -json
+//	if rep.HasErrors() { ... } // exit 1
 //
 // The resolver speaks DNS itself (github.com/miekg/dns): UDP with EDNS(0),
 // TCP when the answer is truncated, multi-string TXT records joined as
