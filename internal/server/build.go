@@ -1,0 +1,188 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/internal/config"
+)
+
+// DeriveKey derives a 32-byte key for one purpose from a master secret
+// (HMAC-SHA256 as a PRF, RFC 2104), so one secret can key several things
+// without any two sharing a key.
+func DeriveKey(master []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("formguard v1 " + purpose))
+	return m.Sum(nil)
+}
+
+// Captchas are the bot defences built for every form.
+type Captchas struct {
+	// Verifiers by form; a form with provider none has none.
+	Verifiers map[string]captcha.Verifier
+	// PoW by form, for the challenge endpoints.
+	PoW map[string]*captcha.PoW
+}
+
+// CaptchaDeps are what BuildCaptchas needs besides the config.
+type CaptchaDeps struct {
+	// Master keys the proof-of-work HMAC when the captcha block has no
+	// secret (required: derive it from something every instance shares).
+	Master []byte
+	// Replay is the single-use cache shared by every verifier (required).
+	Replay captcha.ReplayCache
+	// HTTPClient calls third-party siteverify endpoints. Zero value:
+	// http.DefaultClient.
+	HTTPClient *http.Client
+	// Now is the clock. Zero value: time.Now.
+	Now func() time.Time
+}
+
+// BuildCaptchas builds each form's verifier from the config.
+func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
+	if len(d.Master) == 0 || d.Replay == nil {
+		return nil, fmt.Errorf("server: BuildCaptchas needs Master and Replay")
+	}
+	hosts, err := hostnames(cfg.Site.Origins)
+	if err != nil {
+		return nil, err
+	}
+	out := &Captchas{Verifiers: map[string]captcha.Verifier{}, PoW: map[string]*captcha.PoW{}}
+	for _, name := range cfg.FormNames() {
+		cc := cfg.FormCaptcha(name)
+		var v captcha.Verifier
+		switch cc.Provider {
+		case config.ProviderNone:
+			continue
+		case config.ProviderPoW:
+			key := DeriveKey(d.Master, "pow")
+			if cc.Secret.IsSet() {
+				key = DeriveKey([]byte(cc.Secret.Reveal()), "pow")
+			}
+			p, err := captcha.NewPoW(captcha.PoWConfig{
+				Keys: [][]byte{key}, MaxNumber: cc.PoW.MaxNumber, Expiry: cc.PoW.Expires,
+				Replay: d.Replay, Now: d.Now,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("server: form %s: %w", name, err)
+			}
+			out.PoW[name] = p
+			v = p
+		case config.ProviderTurnstile:
+			v, err = captcha.NewTurnstile(captcha.TurnstileConfig{
+				Secret: cc.Secret.Reveal(), SiteKey: cc.SiteKey, Hostnames: hosts, Action: cc.Action,
+				VerifyURL: cc.VerifyURL, HTTPClient: d.HTTPClient, Replay: d.Replay, Now: d.Now,
+			})
+		case config.ProviderHCaptcha:
+			v, err = captcha.NewHCaptcha(captcha.HCaptchaConfig{
+				Secret: cc.Secret.Reveal(), SiteKey: cc.SiteKey, Hostnames: hosts,
+				VerifyURL: cc.VerifyURL, HTTPClient: d.HTTPClient, Replay: d.Replay, Now: d.Now,
+			})
+		case config.ProviderReCAPTCHA:
+			version := 2
+			if cc.Action != "" {
+				version = 3
+			}
+			v, err = captcha.NewReCAPTCHA(captcha.ReCAPTCHAConfig{
+				Version: version, Secret: cc.Secret.Reveal(), SiteKey: cc.SiteKey, Hostnames: hosts,
+				Action: cc.Action, MinScore: cc.MinScore,
+				VerifyURL: cc.VerifyURL, HTTPClient: d.HTTPClient, Replay: d.Replay, Now: d.Now,
+			})
+		default:
+			return nil, fmt.Errorf("server: form %s: unknown captcha provider %q", name, cc.Provider)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("server: form %s: %w", name, err)
+		}
+		out.Verifiers[name] = v
+	}
+	return out, nil
+}
+
+// GuardForms turns the config's forms into guard policies, with each
+// form's verifier.
+func GuardForms(cfg *config.Config, verifiers map[string]captcha.Verifier) map[string]guard.Form {
+	forms := make(map[string]guard.Form, len(cfg.Forms))
+	for _, name := range cfg.FormNames() {
+		f := cfg.Forms[name]
+		kind := guard.KindContact
+		if f.Kind == config.KindShare {
+			kind = guard.KindShare
+		}
+		forms[name] = guard.Form{
+			Kind:                 kind,
+			To:                   f.To,
+			Choices:              f.Choices,
+			ChoiceField:          f.ChoiceField,
+			MaxRecipients:        f.MaxRecipients,
+			RecipientDomains:     f.RecipientDomains,
+			DenyRecipientDomains: f.DenyRecipientDomains,
+			Fields: guard.FieldNames{
+				Name: f.Fields.Name, Email: f.Fields.Email, Subject: f.Fields.Subject,
+				Message: f.Fields.Message, To: f.Fields.To, URL: f.Fields.URL,
+			},
+			ExtraFields:        f.ExtraFields,
+			RequireEmail:       f.RequireEmail,
+			MaxName:            f.MaxName,
+			MaxSubject:         f.MaxSubject,
+			MaxMessage:         f.MaxMessage,
+			MaxLinks:           f.MaxLinks,
+			MaxBody:            f.MaxBody,
+			AllowMissingOrigin: f.AllowMissingOrigin,
+			AllowNoBotDefence:  f.AllowNoBotDefence,
+			Limits: guard.Limits{
+				PerIP: f.Limits.PerIP.Limit, PerSender: f.Limits.PerSender.Limit,
+				PerRecipient: f.Limits.PerRecipient.Limit, PerForm: f.Limits.PerForm.Limit,
+			},
+			SuccessURL: f.SuccessURL,
+			ErrorURL:   f.ErrorURL,
+			Captcha:    verifiers[name],
+		}
+	}
+	return forms
+}
+
+// DemoFor describes the config's forms for the demo page.
+func DemoFor(cfg *config.Config) (*Demo, error) {
+	d := Demo{SiteName: cfg.Site.Name, Domain: cfg.Site.Domain}
+	if len(cfg.Site.Origins) > 0 {
+		d.Origin = cfg.Site.Origins[0]
+	}
+	for _, name := range cfg.FormNames() {
+		f := cfg.Forms[name]
+		cc := cfg.FormCaptcha(name)
+		df := DemoForm{Name: name, Kind: f.Kind, Captcha: cc.Provider, SiteKey: cc.SiteKey,
+			ChoiceField: f.ChoiceField, MaxRecipients: f.MaxRecipients}
+		for c := range f.Choices {
+			df.Choices = append(df.Choices, c)
+		}
+		sort.Strings(df.Choices)
+		d.Forms = append(d.Forms, df)
+	}
+	return NewDemo(d)
+}
+
+// hostnames are the host names of the origins, which third-party CAPTCHA
+// answers must name.
+func hostnames(origins []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("server: origin %q has no host", o)
+		}
+		if h := u.Hostname(); !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+//go:embed web
+var webFS embed.FS
+
+var demoTmpl = template.Must(template.ParseFS(webFS, "web/index.html"))
+
+// DemoForm describes one form on the demo page.
+type DemoForm struct {
+	Name          string   // form name (/f/{Name})
+	Kind          string   // contact or share
+	Captcha       string   // pow, turnstile, hcaptcha, recaptcha or none
+	SiteKey       string   // third-party providers' public key
+	Choices       []string // contact choices (sorted); empty: fixed recipients
+	ChoiceField   string
+	MaxRecipients int
+}
+
+// Demo is the demo page: every configured form, working, with the
+// proof-of-work widget where the form uses it.
+type Demo struct {
+	SiteName string
+	Domain   string
+	Origin   string // the site's first origin, for the share form's default URL
+	Forms    []DemoForm
+
+	page []byte
+}
+
+// NewDemo renders the demo page once.
+func NewDemo(d Demo) (*Demo, error) {
+	sort.Slice(d.Forms, func(i, j int) bool { return d.Forms[i].Name < d.Forms[j].Name })
+	var b bytes.Buffer
+	if err := demoTmpl.Execute(&b, &d); err != nil {
+		return nil, err
+	}
+	d.page = b.Bytes()
+	return &d, nil
+}
+
+// ServeHTTP serves the page with a strict CSP: scripts only from this
+// origin (the widget) and the CAPTCHA providers the page uses.
+func (d *Demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(d.page)))
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' https://challenges.cloudflare.com https://js.hcaptcha.com https://www.google.com https://www.gstatic.com; frame-src https://challenges.cloudflare.com https://*.hcaptcha.com https://www.google.com; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(d.page)
+}

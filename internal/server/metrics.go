@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MetricsTimeout bounds the outbox statistics gathered per scrape.
+const MetricsTimeout = 2 * time.Second
+
+// OutboxStats is what the metrics and readiness probes need to know about
+// the outbox.
+type OutboxStats struct {
+	Depth     int           // messages waiting or in flight
+	Dead      int           // dead letters
+	OldestAge time.Duration // age of the oldest waiting message
+}
+
+// Metrics are the service's Prometheus metrics, on a private registry (so
+// tests can build many servers in one process).
+type Metrics struct {
+	reg        *prometheus.Registry
+	decisions  *prometheus.CounterVec
+	queued     *prometheus.CounterVec
+	attempts   *prometheus.CounterVec
+	requests   *prometheus.HistogramVec
+	enqueue    prometheus.Histogram
+	attemptDur prometheus.Histogram
+}
+
+// MetricsConfig supplies the gauges that are read at scrape time.
+type MetricsConfig struct {
+	// Outbox reports the outbox's state. Zero value: no outbox gauges.
+	Outbox func(ctx context.Context) (OutboxStats, error)
+	// StoreFallback reports whether the rate-limit store is running on its
+	// local fallback (Redis unreachable). Zero value: no such gauge.
+	StoreFallback func() bool
+}
+
+// NewMetrics registers the service's metrics and the Go runtime's.
+func NewMetrics(cfg MetricsConfig) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "formguard_decisions_total",
+			Help: "Form posts decided, by form and code (accepted, or the rejection's stable code).",
+		}, []string{"form", "code"}),
+		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "formguard_deliveries_total",
+			Help: "Accepted submissions handed to the outbox, by form and result (queued, failed).",
+		}, []string{"form", "result"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "formguard_delivery_attempts_total",
+			Help: "Outbox delivery attempts, by outcome (delivered, retry, dead).",
+		}, []string{"outcome"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "formguard_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status class.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"route", "status"}),
+		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "formguard_outbox_enqueue_duration_seconds",
+			Help:    "Time to build, sign and durably queue one submission's mail.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}),
+		attemptDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "formguard_delivery_attempt_duration_seconds",
+			Help:    "Time spent in one delivery attempt (SMTP conversation or file write).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+	}
+	m.reg.MustRegister(m.decisions, m.queued, m.attempts, m.requests, m.enqueue, m.attemptDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Outbox != nil {
+		m.reg.MustRegister(&outboxCollector{stats: cfg.Outbox})
+	}
+	if cfg.StoreFallback != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "formguard_ratelimit_fallback",
+			Help: "1 while the rate-limit store runs on its stricter local fallback (Redis unreachable).",
+		}, func() float64 {
+			if cfg.StoreFallback() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Timeout: MetricsTimeout})
+}
+
+// Registry exposes the registry, for callers adding their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Decision counts one decision.
+func (m *Metrics) Decision(form, code string) { m.decisions.WithLabelValues(form, code).Inc() }
+
+// Queued counts one hand-over to the outbox and its duration.
+func (m *Metrics) Queued(form string, ok bool, d time.Duration) {
+	res := "queued"
+	if !ok {
+		res = "failed"
+	}
+	m.queued.WithLabelValues(form, res).Inc()
+	m.enqueue.Observe(d.Seconds())
+}
+
+// Attempt counts one outbox delivery attempt.
+func (m *Metrics) Attempt(outcome string, d time.Duration) {
+	m.attempts.WithLabelValues(outcome).Inc()
+	m.attemptDur.Observe(d.Seconds())
+}
+
+// outboxCollector reads the outbox's depth and age at scrape time.
+type outboxCollector struct {
+	stats func(ctx context.Context) (OutboxStats, error)
+}
+
+var (
+	descDepth = prometheus.NewDesc("formguard_outbox_depth", "Messages waiting in the outbox (or in flight).", nil, nil)
+	descDead  = prometheus.NewDesc("formguard_outbox_dead", "Messages in the outbox's dead-letter area.", nil, nil)
+	descAge   = prometheus.NewDesc("formguard_outbox_oldest_age_seconds", "Age of the oldest message waiting in the outbox.", nil, nil)
+	descUp    = prometheus.NewDesc("formguard_outbox_up", "1 when the outbox answered the last scrape.", nil, nil)
+)
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descDepth
+	ch <- descDead
+	ch <- descAge
+	ch <- descUp
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), MetricsTimeout)
+	defer cancel()
+	s, err := c.stats(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(s.Depth))
+	ch <- prometheus.MustNewConstMetric(descDead, prometheus.GaugeValue, float64(s.Dead))
+	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, s.OldestAge.Seconds())
+}

@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/formguard/formguard/guard"
+)
+
+// Defaults.
+const (
+	// DefaultDeliverTimeout bounds building, signing and durably queueing
+	// one submission's mail. The hand-over is not cancelled when the client
+	// goes away, so a queued message is never half-written.
+	DefaultDeliverTimeout = 10 * time.Second
+	// DefaultReadyTimeout bounds each readiness check.
+	DefaultReadyTimeout = 2 * time.Second
+	// OutboxRetryAfter is the Retry-After sent with outbox_unavailable.
+	OutboxRetryAfter = 30 * time.Second
+)
+
+// ErrOutbox answers a post that passed every check but whose mail could not
+// be queued durably: nothing was accepted, the visitor should try again.
+var ErrOutbox = &guard.Error{
+	Status:     http.StatusServiceUnavailable,
+	Code:       "outbox_unavailable",
+	Message:    "Your message could not be queued for delivery; nothing was sent. Please try again later.",
+	RetryAfter: OutboxRetryAfter,
+}
+
+// DeliverFunc builds, signs and durably queues the mail for an accepted
+// submission. It returns only once the mail is durable (or on error).
+type DeliverFunc func(ctx context.Context, s *guard.Submission) error
+
+// Config is what New wires together.
+type Config struct {
+	// Guard checks posts (required). Build it with the ErrorHandler and
+	// SuccessHandler of the same Metrics (Metrics.GuardHandlers) so every
+	// decision is counted.
+	Guard *guard.Guard
+	// Forms are the form names served at /f/{form} (required, each known
+	// to Guard).
+	Forms []string
+	// Deliver queues accepted submissions (required).
+	Deliver DeliverFunc
+	// DeliverTimeout bounds Deliver. Zero value: DefaultDeliverTimeout.
+	DeliverTimeout time.Duration
+	// Challenges serve GET /f/{form}/challenge, by form. Forms without
+	// one answer 404 there.
+	Challenges map[string]http.Handler
+	// Assets serves GET /assets/... (the proof-of-work widget). Zero
+	// value: 404.
+	Assets http.Handler
+	// Origins are the scheme://host[:port] origins CORS answers for. Zero
+	// value: no CORS headers at all (same-origin posts only).
+	Origins []string
+	// Ready are readiness checks by name (redis, outbox) for GET /readyz.
+	Ready map[string]func(context.Context) error
+	// Metrics receives counts. Zero value: a fresh NewMetrics.
+	Metrics *Metrics
+	// Demo, when set, serves the demo page at GET /.
+	Demo *Demo
+	// Logger receives one line per delivery. Zero value: slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the service's HTTP handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	forms   map[string]http.Handler
+	cors    *cors
+	mux     *http.ServeMux
+}
+
+// New validates cfg and builds the handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Guard == nil {
+		return nil, errors.New("server: Guard is required")
+	}
+	if cfg.Deliver == nil {
+		return nil, errors.New("server: Deliver is required")
+	}
+	if len(cfg.Forms) == 0 {
+		return nil, errors.New("server: Forms: at least one form is required")
+	}
+	if cfg.DeliverTimeout < 0 {
+		return nil, errors.New("server: DeliverTimeout must not be negative")
+	}
+	if cfg.DeliverTimeout == 0 {
+		cfg.DeliverTimeout = DefaultDeliverTimeout
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, forms: map[string]http.Handler{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(MetricsConfig{})
+	}
+	c, err := newCORS(cfg.Origins)
+	if err != nil {
+		return nil, err
+	}
+	s.cors = c
+	for _, name := range cfg.Forms {
+		if _, ok := cfg.Guard.FormKind(name); !ok {
+			return nil, fmt.Errorf("server: form %q is not configured in the guard", name)
+		}
+		s.forms[name] = cfg.Guard.Handler(name, s.deliverHandler(name))
+	}
+	for name := range cfg.Challenges {
+		if _, ok := s.forms[name]; !ok {
+			return nil, fmt.Errorf("server: challenge for unknown form %q", name)
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.Handle("/f/{form}", s.instrument("submit", http.HandlerFunc(s.submit)))
+	m.Handle("/f/{form}/challenge", s.instrument("challenge", http.HandlerFunc(s.challenge)))
+	m.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(healthz)))
+	m.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
+	m.Handle("GET /metrics", s.metrics.Handler())
+	if s.cfg.Assets != nil {
+		m.Handle("GET /assets/", s.instrument("assets", http.StripPrefix("/assets", s.cfg.Assets)))
+	}
+	if s.cfg.Demo != nil {
+		m.Handle("GET /{$}", s.instrument("demo", s.cfg.Demo))
+	}
+	s.mux = m
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// submit serves /f/{form}: CORS, preflight, then the guard.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	allowed := s.cors.apply(w, r)
+	if r.Method == http.MethodOptions {
+		s.cors.preflight(w, r, allowed, "POST")
+		return
+	}
+	h, ok := s.forms[r.PathValue("form")]
+	if !ok {
+		// The form label is attacker-chosen here; never use it as a label.
+		s.metrics.Decision("", guard.ErrUnknownForm.Code)
+		guard.WriteError(w, r, guard.ErrUnknownForm)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// challenge serves /f/{form}/challenge.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
+	allowed := s.cors.apply(w, r)
+	if r.Method == http.MethodOptions {
+		s.cors.preflight(w, r, allowed, "GET")
+		return
+	}
+	h, ok := s.cfg.Challenges[r.PathValue("form")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// deliverHandler runs after the guard accepted a post: it queues the mail
+// durably and only then answers success.
+func (s *Server) deliverHandler(form string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, ok := guard.SubmissionFrom(r.Context())
+		if !ok {
+			guard.WriteError(w, r, guard.ErrInternal)
+			return
+		}
+		s.metrics.Decision(form, "accepted")
+		// Not cancelled with the request: a client hanging up must not
+		// leave a half-queued message behind.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.DeliverTimeout)
+		start := time.Now()
+		err := s.cfg.Deliver(ctx, sub)
+		cancel()
+		took := time.Since(start)
+		s.metrics.Queued(form, err == nil, took)
+		if err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
+				slog.String("form", form), slog.String("id", sub.ID),
+				slog.String("outcome", ErrOutbox.Code), slog.Duration("took", took),
+				slog.String("error", err.Error()))
+			e := *ErrOutbox
+			e.Cause = err
+			guard.WriteError(w, r, &e)
+			return
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "delivery",
+			slog.String("form", form), slog.String("id", sub.ID),
+			slog.String("outcome", "queued"), slog.Int("recipients", len(sub.Recipients)),
+			slog.Duration("took", took))
+		guard.WriteSuccess(w, r, sub)
+	})
+}
+
+// GuardHandlers returns the ErrorHandler and SuccessHandler to put in
+// guard.Config, so that every rejection (and honeypot hit) is counted
+// before the guard's usual answer is written.
+func (m *Metrics) GuardHandlers() (onError func(http.ResponseWriter, *http.Request, *guard.Error), onSuccess func(http.ResponseWriter, *http.Request, *guard.Submission)) {
+	onError = func(w http.ResponseWriter, r *http.Request, e *guard.Error) {
+		m.Decision(r.PathValue("form"), e.Code)
+		guard.WriteError(w, r, e)
+	}
+	onSuccess = func(w http.ResponseWriter, r *http.Request, s *guard.Submission) {
+		code := "accepted"
+		if e, ok := guard.Reason(r); ok {
+			code = e.Code // honeypot: answered as success, counted as what it is
+		}
+		m.Decision(s.Form, code)
+		guard.WriteSuccess(w, r, s)
+	}
+	return onError, onSuccess
+}
+
+// instrument records the latency of route.
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.metrics.requests.WithLabelValues(route, statusClass(sw.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func statusClass(code int) string {
+	return fmt.Sprintf("%dxx", code/100)
+}
