@@ -562,6 +562,7 @@ func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
 		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(list), p.maxRcpt)
 	}
 	seen := make(map[string]bool, len(list))
+	out := make([]string, 0, len(list))
 	for _, a := range list {
 		n, err := ParseAddress(a)
 		if err != nil {
@@ -579,12 +580,12 @@ func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
 			continue
 		}
 		seen[key] = true
-		sub.Recipients = append(sub.Recipients, n)
+		out = append(out, n)
 	}
-	if len(sub.Recipients) > p.maxRcpt {
-		sub.Recipients = nil
-		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(seen), p.maxRcpt)
+	if len(out) > p.maxRcpt {
+		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(out), p.maxRcpt)
 	}
+	sub.Recipients = out // only a fully valid list is ever set
 	return nil
 }
 
