@@ -1,0 +1,270 @@
+package mailer
+
+import (
+	"bytes"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	netmail "net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/mailer/outbox"
+	mail "github.com/wneessen/go-mail"
+)
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// ErrSubmission is returned by Deliver for a submission it cannot mail.
+var ErrSubmission = errors.New("mailer: unusable submission")
+
+func badSubmission(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrSubmission}, a...)...)
+}
+
+// randomToken returns 16 lower-case base32 characters (80 bits) from r.
+func randomToken(r io.Reader) (string, error) {
+	var b [10]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("mailer: reading randomness: %w", err)
+	}
+	return b32.EncodeToString(b[:]), nil
+}
+
+// validSubmissionID allows the URL-safe alphabet the guard produces, so the
+// ID can sit in a Message-ID's dot-atom (RFC 5322 3.6.4).
+func validSubmissionID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanLine makes s a safe single header line: control characters become
+// spaces, runs of whitespace collapse, and it is capped at max runes.
+func cleanLine(s string, max int) string {
+	var b strings.Builder
+	space := false
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.IsSpace(r) ||
+			unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			space = true
+			continue
+		}
+		if n >= max {
+			break
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		space = false
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// displayName builds "Ada via Example" from a visitor's name. Characters
+// that make a name look like an address or break out of a quoted string
+// are dropped, so "ceo@bank.example" cannot pose as a sender.
+func displayName(visitor, site string) string {
+	v := strings.Map(func(r rune) rune {
+		switch r {
+		case '"', '\\', '<', '>', '@', ',', ';', ':', '(', ')', '[', ']':
+			return -1
+		}
+		return r
+	}, visitor)
+	v = cleanLine(v, MaxDisplayNameRunes)
+	if v == "" {
+		return site
+	}
+	return v + " via " + site
+}
+
+// Compose renders s into finished, signed messages with their envelopes,
+// without queueing them: one message to all recipients of a contact form,
+// one message per recipient of a share form (recipients never see each
+// other). Each result has passed the Policy.
+func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
+	if s == nil {
+		return nil, badSubmission("nil submission")
+	}
+	if !validSubmissionID(s.ID) {
+		return nil, badSubmission("submission ID %q is not URL-safe", s.ID)
+	}
+	if len(s.Recipients) == 0 {
+		return nil, badSubmission("no recipients")
+	}
+	for _, r := range s.Recipients {
+		if _, err := netmail.ParseAddress(r); err != nil || !validPath(r) {
+			return nil, badSubmission("malformed recipient")
+		}
+	}
+	if s.ReplyTo != "" {
+		if a, err := netmail.ParseAddress(s.ReplyTo); err != nil || a.Address != s.ReplyTo || !validPath(s.ReplyTo) {
+			return nil, badSubmission("malformed Reply-To")
+		}
+	}
+	tpl, ok := m.templates[s.Form]
+	if !ok {
+		switch s.Kind {
+		case guard.KindContact:
+			tpl = DefaultContactTemplate
+		case guard.KindShare:
+			tpl = DefaultShareTemplate
+		default:
+			return nil, badSubmission("unknown form kind %d", s.Kind)
+		}
+	}
+	data := &TemplateData{
+		Site: m.site, Domain: m.domain, Form: s.Form, Kind: s.Kind.String(), ID: s.ID,
+		Name: cleanLine(s.Name, 200), Email: s.ReplyTo, Subject: cleanLine(s.Subject, MaxSubjectRunes),
+		Message: s.Message, URL: s.URL, Fields: s.Fields, Received: s.Received,
+	}
+	var subj, text, html bytes.Buffer
+	if tpl.Subject != nil {
+		if err := tpl.Subject.Execute(&subj, data); err != nil {
+			return nil, fmt.Errorf("mailer: subject template for form %q: %w", s.Form, err)
+		}
+	}
+	if err := tpl.Text.Execute(&text, data); err != nil {
+		return nil, fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
+	}
+	if tpl.HTML != nil {
+		if err := tpl.HTML.Execute(&html, data); err != nil {
+			return nil, fmt.Errorf("mailer: HTML template for form %q: %w", s.Form, err)
+		}
+	}
+	subject := subj.String()
+	if i := strings.IndexAny(subject, "\r\n"); i >= 0 {
+		subject = subject[:i]
+	}
+	subject = cleanLine(subject, MaxSubjectRunes)
+
+	// Share forms: the visitor's name is not put in a header of a message
+	// to a stranger; contact forms go to staff, who benefit from it.
+	name := m.site
+	if s.Kind == guard.KindContact {
+		name = displayName(s.Name, m.site)
+	}
+	groups := [][]string{s.Recipients}
+	if s.Kind == guard.KindShare {
+		groups = groups[:0]
+		for _, r := range s.Recipients {
+			groups = append(groups, []string{r})
+		}
+	}
+	out := make([]*outbox.Message, 0, len(groups))
+	for _, to := range groups {
+		msg, qid, err := m.newMsg(s.ID)
+		if err != nil {
+			return nil, err
+		}
+		msg.FromMailAddress(&netmail.Address{Name: name, Address: m.from})
+		if s.ReplyTo != "" {
+			if err := msg.ReplyTo(s.ReplyTo); err != nil {
+				return nil, badSubmission("malformed Reply-To")
+			}
+		}
+		if err := msg.To(to...); err != nil {
+			return nil, badSubmission("malformed recipient")
+		}
+		msg.Subject(subject)
+		msg.SetBodyString(mail.TypeTextPlain, text.String())
+		if html.Len() > 0 {
+			msg.AddAlternativeString(mail.TypeTextHTML, html.String())
+		}
+		om, err := m.finish(msg, qid, s.ID, Envelope{From: m.bounce, To: to})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, om)
+	}
+	return out, nil
+}
+
+// newMsg starts a message with the fields the Mailer always controls.
+func (m *Mailer) newMsg(ref string) (*mail.Msg, string, error) {
+	qid, err := randomToken(m.rand)
+	if err != nil {
+		return nil, "", err
+	}
+	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithEncoding(mail.EncodingQP), mail.WithCharset(mail.CharsetUTF8))
+	msg.SetDateWithValue(m.now())
+	msg.SetMessageIDWithValue(ref + "." + qid + "@" + m.domain)
+	// RFC 3834 5: auto-responders must not answer auto-generated mail.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	// Microsoft's equivalent, so Exchange out-of-office replies stay quiet.
+	msg.SetGenHeader("X-Auto-Response-Suppress", "All")
+	return msg, qid, nil
+}
+
+// finish signs msg, applies the Policy and wraps it for the outbox.
+func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope) (*outbox.Message, error) {
+	if m.dkim.Signer != nil {
+		msg.SetDKIM(m.dkim.signer(m.domain, m.now))
+	} else {
+		msg.SetDKIM(nil)
+	}
+	var buf bytes.Buffer
+	if _, err := msg.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("mailer: rendering message: %w", err)
+	}
+	raw := buf.Bytes()
+	if m.dkim.Signer != nil && m.dkim.Canonicalization == Relaxed {
+		raw = refoldSignature(raw)
+	}
+	if err := m.policy.Check(env, raw); err != nil {
+		return nil, err
+	}
+	return &outbox.Message{ID: qid, Ref: ref, From: env.From, To: env.To, Raw: raw, Enqueued: m.now()}, nil
+}
+
+// ComposeMsg locks, signs and checks a hand-built go-mail message. It
+// refuses Cc and Bcc (recipients would see, or not see, each other in ways
+// the site did not choose), fills in Message-ID and Auto-Submitted when
+// absent, replaces any DKIM signer with the Mailer's, and then applies the
+// full Policy: From on the domain, no Sender or Return-Path, one Reply-To.
+func (m *Mailer) ComposeMsg(msg *mail.Msg) (*outbox.Message, error) {
+	if msg == nil {
+		return nil, badSubmission("nil message")
+	}
+	if len(msg.GetCc()) > 0 || len(msg.GetBcc()) > 0 {
+		return nil, violation(RuleForbidden, "Cc or Bcc recipients")
+	}
+	to := msg.GetToString()
+	if len(to) == 0 {
+		return nil, violation(RuleRecipients, "no To recipients")
+	}
+	rcpt := make([]string, 0, len(to))
+	for _, a := range msg.GetTo() {
+		rcpt = append(rcpt, a.Address)
+	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return nil, violation(RuleFrom, "no From address")
+	}
+	qid, err := randomToken(m.rand)
+	if err != nil {
+		return nil, err
+	}
+	ref := "msg"
+	if msg.GetMessageID() == "" {
+		msg.SetMessageIDWithValue(ref + "." + qid + "@" + m.domain)
+	}
+	if len(msg.GetGenHeader("Auto-Submitted")) == 0 {
+		msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	}
+	return m.finish(msg, qid, ref, Envelope{From: from, To: rcpt})
+}

@@ -1,0 +1,213 @@
+package mailer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/mailer/outbox"
+	mail "github.com/wneessen/go-mail"
+)
+
+// Mailer turns accepted submissions into signed, aligned messages, queues
+// them durably and delivers them in the background. Deliver is safe for
+// concurrent use.
+type Mailer struct {
+	domain, site, from, bounce string
+	dkim                       DKIM
+	policy                     *Policy
+	templates                  map[string]Template
+	transport                  Transport
+	queue                      outbox.Queue
+	worker                     *outbox.Worker
+	now                        func() time.Time
+	rand                       io.Reader
+	randMu                     sync.Mutex
+	log                        *slog.Logger
+	onDelivery                 func(DeliveryEvent)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and returns a Mailer. Delivery starts with Start.
+func New(cfg Config) (*Mailer, error) {
+	domain := strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	if !validLabels(domain) || !strings.Contains(domain, ".") {
+		return nil, fmt.Errorf("mailer: Config.Domain %q is not a valid domain", cfg.Domain)
+	}
+	m := &Mailer{domain: domain, site: cleanLine(cfg.SiteName, 100), now: cfg.Now, rand: cfg.Rand,
+		log: cfg.Logger, onDelivery: cfg.OnDelivery, transport: cfg.Transport, queue: cfg.Outbox}
+	if m.site == "" {
+		m.site = domain
+	}
+	m.from = cfg.From
+	if m.from == "" {
+		m.from = DefaultFromLocal + "@" + domain
+	}
+	if a, err := netmail.ParseAddress(m.from); err != nil || a.Address != m.from || !validPath(m.from) {
+		return nil, fmt.Errorf("mailer: Config.From %q is not a bare address", cfg.From)
+	}
+	if addrDomain(m.from) != domain {
+		return nil, fmt.Errorf("mailer: Config.From %q is not on Config.Domain %s", m.from, domain)
+	}
+	m.bounce = cfg.Bounce
+	if m.bounce == "" {
+		m.bounce = m.from
+	}
+	if a, err := netmail.ParseAddress(m.bounce); err != nil || a.Address != m.bounce || !validPath(m.bounce) {
+		return nil, fmt.Errorf("mailer: Config.Bounce %q is not a bare address", cfg.Bounce)
+	}
+	if orgDomain(addrDomain(m.bounce)) != orgDomain(domain) {
+		return nil, fmt.Errorf("mailer: Config.Bounce %q is not on the organisational domain %s (SPF would not align)",
+			m.bounce, orgDomain(domain))
+	}
+	m.dkim = cfg.DKIM
+	if err := m.dkim.validate(); err != nil {
+		return nil, err
+	}
+	if m.dkim.Signer == nil && !cfg.AllowUnsigned {
+		return nil, errors.New("mailer: Config.DKIM is required (set AllowUnsigned to send unsigned mail)")
+	}
+	m.policy = &Policy{Domain: domain, Selector: m.dkim.Selector}
+	m.templates = make(map[string]Template, len(cfg.Templates))
+	for name, t := range cfg.Templates {
+		if t.Text == nil {
+			return nil, fmt.Errorf("mailer: Config.Templates[%q].Text is required", name)
+		}
+		m.templates[name] = t
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("mailer: Config.Transport is required")
+	}
+	if cfg.Outbox == nil {
+		return nil, errors.New("mailer: Config.Outbox is required")
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rand == nil {
+		m.rand = rand.Reader
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	w, err := outbox.NewWorker(outbox.WorkerConfig{
+		Queue: cfg.Outbox, Handler: m.send, Concurrency: cfg.Workers,
+		BaseDelay: cfg.Retry.BaseDelay, MaxDelay: cfg.Retry.MaxDelay, MaxAge: cfg.Retry.MaxAge,
+		PollInterval: cfg.Retry.PollInterval, Now: m.now, OnResult: m.result, Logger: m.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailer: %w", err)
+	}
+	m.worker = w
+	// Serialise reads from a caller-supplied Rand, which need not be safe
+	// for concurrent use.
+	if cfg.Rand != nil {
+		m.rand = &lockedReader{r: cfg.Rand, mu: &m.randMu}
+	}
+	return m, nil
+}
+
+type lockedReader struct {
+	r  io.Reader
+	mu *sync.Mutex
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}
+
+// Policy returns the alignment policy the Mailer enforces, for callers
+// that use a Transport directly.
+func (m *Mailer) Policy() *Policy { return m.policy }
+
+// Deliver composes the submission's message(s) and returns once they are
+// durably queued (not yet sent). A share submission with three recipients
+// queues three messages, atomically.
+func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
+	msgs, err := m.Compose(s)
+	if err != nil {
+		return err
+	}
+	return m.enqueue(ctx, s.ID, s.Form, msgs)
+}
+
+// DeliverMsg queues a hand-built message after ComposeMsg's checks.
+func (m *Mailer) DeliverMsg(ctx context.Context, msg *mail.Msg) error {
+	om, err := m.ComposeMsg(msg)
+	if err != nil {
+		return err
+	}
+	return m.enqueue(ctx, om.Ref, "", []*outbox.Message{om})
+}
+
+func (m *Mailer) enqueue(ctx context.Context, ref, form string, msgs []*outbox.Message) error {
+	if err := m.queue.Enqueue(ctx, msgs...); err != nil {
+		m.log.Error("mailer: queueing failed", "submission", ref, "form", form, "err", err)
+		return fmt.Errorf("mailer: queueing: %w", err)
+	}
+	ids := make([]string, len(msgs))
+	for i, om := range msgs {
+		ids[i] = om.ID
+	}
+	m.log.Info("mailer: queued", "submission", ref, "form", form, "messages", len(msgs), "queue_ids", ids)
+	m.worker.Wake()
+	return nil
+}
+
+// send is the outbox Handler: the policy again (the queue may hold bytes
+// written by an older version, another instance or an intruder), then the
+// transport.
+func (m *Mailer) send(ctx context.Context, om *outbox.Message) error {
+	env := Envelope{From: om.From, To: om.To}
+	if err := m.policy.Check(env, om.Raw); err != nil {
+		return err
+	}
+	return m.transport.Send(ctx, env, om.Raw)
+}
+
+func (m *Mailer) result(r outbox.Result) {
+	ev := DeliveryEvent{QueueID: r.Message.ID, Submission: r.Message.Ref, Outcome: r.Outcome,
+		Attempt: r.Attempt, Recipients: len(r.Message.To), Code: SMTPCode(r.Err), Err: r.Err,
+		Duration: r.Duration, Age: r.Age}
+	if r.Outcome == outbox.Delivered {
+		m.log.Info("mailer: delivered", "queue_id", ev.QueueID, "submission", ev.Submission,
+			"attempt", ev.Attempt, "recipients", ev.Recipients, "age", ev.Age.Round(time.Millisecond))
+	}
+	if m.onDelivery != nil {
+		m.onDelivery(ev)
+	}
+}
+
+// Start launches the delivery workers. They stop when ctx ends or at Close.
+func (m *Mailer) Start(ctx context.Context) { m.worker.Start(ctx) }
+
+// Flush delivers, in the caller's goroutine, every message due now and
+// returns how many attempts it made (for tools and tests; Start is the
+// normal way).
+func (m *Mailer) Flush(ctx context.Context) int { return m.worker.Process(ctx) }
+
+// Stats reports the outbox's depth and oldest age.
+func (m *Mailer) Stats(ctx context.Context) (outbox.Stats, error) {
+	return m.queue.Stats(ctx, m.now())
+}
+
+// Close stops the workers (waiting for attempts in progress to be
+// recorded), then closes the Transport and the Outbox.
+func (m *Mailer) Close() error {
+	m.closeOnce.Do(func() {
+		m.closeErr = errors.Join(m.worker.Close(), m.transport.Close(), m.queue.Close())
+	})
+	return m.closeErr
+}

@@ -1,0 +1,305 @@
+package mailer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// TLSMode selects how the SMTP transport protects the relay connection.
+type TLSMode string
+
+// TLS modes. The zero value is the safe one: STARTTLS is mandatory unless
+// the relay is on a loopback address, where there is no wire to protect.
+const (
+	TLSAuto     TLSMode = ""         // STARTTLS required; none for a loopback relay
+	TLSNone     TLSMode = "none"     // plaintext; loopback relays only
+	TLSStartTLS TLSMode = "starttls" // STARTTLS required (RFC 3207)
+	TLSImplicit TLSMode = "tls"      // TLS from the first byte (RFC 8314 3.3)
+)
+
+// SMTP transport defaults.
+const (
+	DefaultPoolSize    = 4
+	DefaultSMTPTimeout = 30 * time.Second
+	DefaultIdleTimeout = 30 * time.Second
+	DefaultMaxPerConn  = 100
+)
+
+// SMTPConfig configures the SMTP transport.
+type SMTPConfig struct {
+	// Addr is the relay's host:port (required).
+	Addr string
+	// TLS is the TLS mode. Zero value: TLSAuto.
+	TLS TLSMode
+	// TLSConfig overrides the TLS settings. Zero value: system roots,
+	// ServerName = the relay's host, TLS 1.2 minimum.
+	TLSConfig *tls.Config
+	// Username and Password enable SMTP AUTH (RFC 4954). Zero value: none.
+	// go-mail refuses to send them over an unencrypted non-loopback link.
+	Username, Password string
+	// Auth is "plain" (RFC 4616) or "login". Zero value: plain.
+	Auth string
+	// HELO is the name given in EHLO. Zero value: the host name.
+	HELO string
+	// PoolSize caps concurrent connections; idle ones are reused across
+	// messages. Zero value: DefaultPoolSize.
+	PoolSize int
+	// Timeout bounds dialling and each SMTP exchange. Zero value:
+	// DefaultSMTPTimeout.
+	Timeout time.Duration
+	// IdleTimeout closes a pooled connection unused this long (relays drop
+	// idle clients, RFC 5321 4.5.3.2.7). Zero value: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxPerConn messages are sent on one connection before it is
+	// replaced. Zero value: DefaultMaxPerConn.
+	MaxPerConn int
+}
+
+// SMTP is a Transport to one relay through a go-mail Client, keeping a
+// small pool of authenticated connections: each message is one MAIL, RCPT,
+// DATA exchange on a warm connection instead of connect, EHLO, STARTTLS and
+// AUTH every time. A pooled connection that turns out to be dead before
+// DATA is replaced and the message retried once on a fresh connection.
+type SMTP struct {
+	client               *mail.Client
+	timeout, idleTimeout time.Duration
+	maxPerConn           int
+	slots                chan struct{}
+
+	mu     sync.Mutex
+	idle   []*pooledConn
+	closed bool
+}
+
+type pooledConn struct {
+	c    *smtp.Client
+	used time.Time
+	sent int
+}
+
+var _ Transport = (*SMTP)(nil)
+
+// isLoopback reports whether host names the local machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// NewSMTP validates cfg and returns the transport. It does not connect.
+func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("mailer: SMTPConfig.Addr %q is not host:port", cfg.Addr)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("mailer: SMTPConfig.Addr %q has a bad port", cfg.Addr)
+	}
+	if cfg.PoolSize < 0 || cfg.Timeout < 0 || cfg.IdleTimeout < 0 || cfg.MaxPerConn < 0 {
+		return nil, errors.New("mailer: SMTPConfig sizes and durations must not be negative")
+	}
+	s := &SMTP{timeout: cfg.Timeout, idleTimeout: cfg.IdleTimeout, maxPerConn: cfg.MaxPerConn}
+	if s.timeout == 0 {
+		s.timeout = DefaultSMTPTimeout
+	}
+	if s.idleTimeout == 0 {
+		s.idleTimeout = DefaultIdleTimeout
+	}
+	if s.maxPerConn == 0 {
+		s.maxPerConn = DefaultMaxPerConn
+	}
+	size := cfg.PoolSize
+	if size == 0 {
+		size = DefaultPoolSize
+	}
+	s.slots = make(chan struct{}, size)
+
+	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(s.timeout)}
+	mode := cfg.TLS
+	if mode == TLSAuto {
+		mode = TLSStartTLS
+		if isLoopback(host) {
+			mode = TLSNone
+		}
+	}
+	switch mode {
+	case TLSNone:
+		if !isLoopback(host) {
+			return nil, fmt.Errorf("mailer: SMTP TLS mode none is only allowed for a loopback relay, not %s", host)
+		}
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	case TLSStartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case TLSImplicit:
+		opts = append(opts, mail.WithSSL())
+	default:
+		return nil, fmt.Errorf("mailer: SMTPConfig.TLS %q (want none, starttls or tls)", cfg.TLS)
+	}
+	tc := cfg.TLSConfig
+	if tc == nil {
+		tc = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	opts = append(opts, mail.WithTLSConfig(tc))
+	if cfg.Username != "" || cfg.Password != "" {
+		auth := mail.SMTPAuthPlain
+		switch cfg.Auth {
+		case "", "plain", "PLAIN":
+		case "login", "LOGIN":
+			auth = mail.SMTPAuthLogin
+		default:
+			return nil, fmt.Errorf("mailer: SMTPConfig.Auth %q (want plain or login)", cfg.Auth)
+		}
+		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(cfg.Username), mail.WithPassword(cfg.Password))
+	}
+	if cfg.HELO != "" {
+		opts = append(opts, mail.WithHELO(cfg.HELO))
+	}
+	c, err := mail.NewClient(host, opts...)
+	if err != nil {
+		// go-mail's option errors never contain the password.
+		return nil, fmt.Errorf("mailer: SMTP client: %w", err)
+	}
+	s.client = c
+	return s, nil
+}
+
+// get returns a pooled connection or dials a new one.
+func (s *SMTP) get(ctx context.Context) (pc *pooledConn, reused bool, err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, false, errors.New("mailer: SMTP transport is closed")
+	}
+	now := time.Now()
+	for len(s.idle) > 0 {
+		pc = s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if now.Sub(pc.used) < s.idleTimeout {
+			s.mu.Unlock()
+			return pc, true, nil
+		}
+		_ = pc.c.Close() // stale: drop without a QUIT round trip
+	}
+	s.mu.Unlock()
+	c, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return &pooledConn{c: c, used: now}, false, nil
+}
+
+// put returns a healthy connection to the pool.
+func (s *SMTP) put(pc *pooledConn) {
+	pc.used = time.Now()
+	s.mu.Lock()
+	if s.closed || pc.sent >= s.maxPerConn || len(s.idle) >= cap(s.slots) {
+		s.mu.Unlock()
+		_ = pc.c.Quit()
+		return
+	}
+	s.idle = append(s.idle, pc)
+	s.mu.Unlock()
+}
+
+// Send implements Transport.
+func (s *SMTP) Send(ctx context.Context, env Envelope, raw []byte) error {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return classify("dial", ctx.Err())
+	}
+	defer func() { <-s.slots }()
+	for attempt := 0; ; attempt++ {
+		pc, reused, err := s.get(ctx)
+		if err != nil {
+			return classify("dial", err)
+		}
+		op, err := s.transact(ctx, pc.c, env, raw)
+		if err == nil {
+			pc.sent++
+			s.put(pc)
+			return nil
+		}
+		var reply *textproto.Error
+		if errors.As(err, &reply) && op != "data-end" {
+			// The relay answered: the connection is in sync. Abort the
+			// transaction (RFC 5321 4.1.1.5) and keep the connection.
+			if pc.c.Reset() == nil {
+				s.put(pc)
+			} else {
+				pc.c.Close()
+			}
+			return classify(op, err)
+		}
+		pc.c.Close()
+		if reused && attempt == 0 && (op == "mail" || op == "rcpt") {
+			// A pooled connection the relay had already dropped; nothing
+			// was committed, so try once on a fresh one.
+			continue
+		}
+		return classify(op, err)
+	}
+}
+
+// transact runs one MAIL/RCPT/DATA exchange and names the failing step.
+func (s *SMTP) transact(ctx context.Context, c *smtp.Client, env Envelope, raw []byte) (string, error) {
+	timeout := s.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if err := c.UpdateDeadline(timeout); err != nil {
+		return "mail", err
+	}
+	if err := c.Mail("<" + env.From + ">"); err != nil {
+		return "mail", err
+	}
+	for _, to := range env.To {
+		if err := c.Rcpt("<" + to + ">"); err != nil {
+			return "rcpt", err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "data", err
+	}
+	if _, err := w.Write(raw); err != nil {
+		w.Close()
+		return "write", err
+	}
+	// After the final dot the relay decides; a lost reply here leaves the
+	// outcome unknown (see outbox's note on the one duplicate window).
+	if err := w.Close(); err != nil {
+		var reply *textproto.Error
+		if errors.As(err, &reply) {
+			return "data", err
+		}
+		return "data-end", err
+	}
+	return "", nil
+}
+
+// Close quits every idle connection; connections in use are closed when
+// their message is done.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, pc := range idle {
+		_ = pc.c.Quit()
+	}
+	return nil
+}
