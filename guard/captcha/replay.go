@@ -15,6 +15,11 @@ import (
 // At 100k entries the cache holds roughly 10 MB.
 const DefaultReplayEntries = 100_000
 
+// MinReplayTTL is the least time a MemoryReplay remembers a key, even one
+// whose stated expiry has already passed, so no key is fresh twice in a
+// row (the Redis cache applies the same floor).
+const MinReplayTTL = time.Minute
+
 // ErrReplayFull is returned (wrapped in ErrUnavailable) by a MemoryReplay
 // that is full of unexpired entries. Verifiers then fail closed.
 var ErrReplayFull = errors.New("captcha: replay cache full")
@@ -59,9 +64,8 @@ func NewMemoryReplay(maxEntries int, now func() time.Time) *MemoryReplay {
 	}
 }
 
-// Use implements ReplayCache. A key whose expiry is not after the current
-// time is not stored (it can no longer be accepted by any verifier, which
-// checks expiry first) and is reported fresh.
+// Use implements ReplayCache. A key is remembered until expiry, and at
+// least MinReplayTTL.
 func (m *MemoryReplay) Use(ctx context.Context, key string, expiry time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -75,8 +79,8 @@ func (m *MemoryReplay) Use(ctx context.Context, key string, expiry time.Time) (b
 	if _, used := m.entries[h]; used {
 		return false, nil
 	}
-	if !expiry.After(now) {
-		return true, nil
+	if floor := now.Add(MinReplayTTL); expiry.Before(floor) {
+		expiry = floor
 	}
 	if len(m.entries) >= m.max {
 		return false, fmt.Errorf("%w: %w (%d unexpired entries)", ErrUnavailable, ErrReplayFull, m.max)

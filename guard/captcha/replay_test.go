@@ -50,9 +50,9 @@ func TestMemoryReplay(t *testing.T) {
 			{advance: 59 * time.Second, key: "a", ttl: time.Minute, fresh: false, len: 1},
 		}},
 		{"an expired key is evicted and fresh again", 10, []step{
-			{key: "a", ttl: time.Minute, fresh: true, len: 1},
-			{advance: time.Minute, key: "b", ttl: time.Minute, fresh: true, len: 1},
-			{key: "a", ttl: time.Minute, fresh: true, len: 2},
+			{key: "a", ttl: time.Hour, fresh: true, len: 1},
+			{advance: time.Hour, key: "b", ttl: time.Hour, fresh: true, len: 1},
+			{key: "a", ttl: time.Hour, fresh: true, len: 2},
 		}},
 		{"a full cache refuses new keys instead of forgetting used ones", 2, []step{
 			{key: "a", ttl: time.Minute, fresh: true, len: 1},
@@ -62,14 +62,15 @@ func TestMemoryReplay(t *testing.T) {
 			{key: "b", ttl: time.Minute, fresh: false, len: 2},
 		}},
 		{"a full cache takes new keys once entries expire", 2, []step{
-			{key: "a", ttl: time.Minute, fresh: true, len: 1},
+			{key: "a", ttl: 2 * time.Minute, fresh: true, len: 1},
 			{key: "b", ttl: time.Hour, fresh: true, len: 2},
-			{advance: time.Minute, key: "c", ttl: time.Minute, fresh: true, len: 2},
+			{advance: 2 * time.Minute, key: "c", ttl: time.Minute, fresh: true, len: 2},
 			{key: "b", ttl: time.Minute, fresh: false, len: 2},
 		}},
-		{"a key already expired is not stored", 1, []step{
-			{key: "old", ttl: -time.Second, fresh: true, len: 0},
-			{key: "new", ttl: time.Minute, fresh: true, len: 1},
+		{"a key with a past expiry is still remembered for MinReplayTTL", 2, []step{
+			{key: "old", ttl: -time.Second, fresh: true, len: 1},
+			{key: "old", ttl: -time.Second, fresh: false, len: 1},
+			{advance: MinReplayTTL, key: "old", ttl: -time.Second, fresh: true, len: 1},
 		}},
 	}
 	for _, tc := range tests {
@@ -153,9 +154,9 @@ func BenchmarkMemoryReplayUse(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if i%len(keys) == 0 {
-			c.Advance(2 * time.Second) // the previous round expires
+			c.Advance(2 * MinReplayTTL) // the previous round expires
 		}
-		if _, err := r.Use(ctx, keys[i%len(keys)], c.Now().Add(time.Second)); err != nil {
+		if _, err := r.Use(ctx, keys[i%len(keys)], c.Now().Add(MinReplayTTL)); err != nil {
 			b.Fatal(err)
 		}
 	}
