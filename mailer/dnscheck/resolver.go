@@ -19,6 +19,10 @@ const DefaultTimeout = 5 * time.Second
 // when no server is given.
 const DefaultResolvConf = "/etc/resolv.conf"
 
+// udpAttempts is how many times a query that times out over UDP is sent to
+// one server before the next server is tried (resolv.conf's "attempts").
+const udpAttempts = 2
+
 // ednsBufferSize is the UDP payload size advertised in EDNS(0) (RFC 6891). 1232
 // bytes is the size the DNS flag day 2020 settled on: it avoids IP
 // fragmentation, and anything bigger comes back truncated and is asked again
@@ -164,7 +168,18 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 // exchange does one query against one server: UDP first, TCP when the UDP
 // answer has the TC bit set.
 func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	in, _, err := r.udp.ExchangeContext(ctx, m, server)
+	var (
+		in  *dns.Msg
+		err error
+	)
+	for attempt := 0; attempt < udpAttempts; attempt++ {
+		in, _, err = r.udp.ExchangeContext(ctx, m, server)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
+			break
+		}
+		// A lost datagram: ask again, as stub resolvers do.
+	}
 	if in != nil && in.Truncated {
 		// The answer did not fit in our EDNS(0) buffer (RFC 6891 section
 		// 7): ask again over TCP, which carries up to 64 KiB.

@@ -8,8 +8,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/formguard/formguard/mailer/dnscheck"
 )
@@ -159,5 +162,41 @@ func TestCheckWithNetResolver(t *testing.T) {
 	}
 	if len(rep.Findings) != 0 {
 		t.Fatalf("findings through net.Resolver:\n%s", text(t, rep))
+	}
+}
+
+func TestResolverRetriesALostDatagram(t *testing.T) {
+	z := startZoneServer(t)
+	var seen atomic.Int32
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server that loses the first query and answers the rest.
+	lossy := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		if seen.Add(1) == 1 {
+			return
+		}
+		z.ServeDNS(w, req)
+	})}
+	started := make(chan struct{})
+	lossy.NotifyStartedFunc = func() { close(started) }
+	go lossy.ActivateAndServe()
+	<-started
+	defer lossy.Shutdown()
+
+	r, err := dnscheck.NewResolver(pc.LocalAddr().String(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txts, err := r.LookupTXT(context.Background(), "clean.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(txts, "v=spf1 ip4:192.0.2.10 -all") {
+		t.Fatalf("TXT clean.test = %q", txts)
+	}
+	if n := seen.Load(); n != 2 {
+		t.Fatalf("server saw %d queries, want 2 (one lost, one answered)", n)
 	}
 }
