@@ -142,6 +142,8 @@ func TestCheck(t *testing.T) {
 		{name: "a relay whose PTR name points elsewhere draws a warning",
 			cfg:  dnscheck.Config{Domain: "rdns.test", RelayIPs: []netip.Addr{netip.MustParseAddr("192.0.2.30")}},
 			want: []dnscheck.Code{dnscheck.RDNSMismatch}, detail: "wrong.example.net"},
+		{name: "an IPv6 relay with forward-confirmed reverse DNS is fine",
+			cfg: dnscheck.Config{Domain: "rdns.test", RelayIPs: []netip.Addr{netip.MustParseAddr("2001:db8::10")}}},
 		{name: "TXT answers too big for UDP are fetched over TCP", cfg: dnscheck.Config{Domain: "big-txt.test"}},
 		{name: "the relay host's addresses are used when no relay IP is given",
 			cfg: dnscheck.Config{Domain: "clean.test", RelayHost: "smtp.clean.test:587"}},

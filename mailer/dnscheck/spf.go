@@ -413,7 +413,7 @@ func (c *checker) checkSPF(ctx context.Context) error {
 	}
 	for _, loop := range w.loops {
 		c.rep.add(SPFTooManyLookups, SeverityError, fmt.Sprintf(
-			"%s's SPF record includes itself (%s); receivers stop at the lookup limit with permerror.", domain, loop))
+			"%s's SPF record has an include loop (%s); receivers stop at the lookup limit with permerror.", domain, loop))
 	}
 	if w.lookups > MaxSPFLookups && len(w.loops) == 0 {
 		c.rep.add(SPFTooManyLookups, SeverityError, fmt.Sprintf(
