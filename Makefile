@@ -24,8 +24,8 @@ SUBMODULES := examples/gin
 
 vet:
 	$(GO) vet ./...
-	@for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(SUBMODULES); do (cd $$m && GOFLAGS=-mod=mod $(GO) vet ./...) || exit 1; done
 
 race:
 	$(GO) test -race -count=1 ./...
-	@for m in $(SUBMODULES); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+	@for m in $(SUBMODULES); do (cd $$m && GOFLAGS=-mod=mod $(GO) test -race -count=1 ./...) || exit 1; done

@@ -43,6 +43,7 @@ type Guard struct {
 	onSuccess func(http.ResponseWriter, *http.Request, *Submission)
 	validate  *validator.Validate
 	macs      sync.Pool // *keyedHash, keyed with keySecret
+	esc       escalation
 }
 
 // keyedHash is a pooled HMAC with a scratch buffer, so hashing a key costs
@@ -686,6 +687,7 @@ func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub
 		}
 		out := e.withf("tier %s", tier)
 		out.RetryAfter = d.RetryAfter
+		g.esc.mark(sub.ClientKey, g.now().Add(EscalateWindow))
 		return out
 	}
 	return nil

@@ -410,9 +410,20 @@ func TestRateLimits(t *testing.T) {
 		if _, err := post(g, "contact", "192.0.2.2:1", contactFrom("y@example.org")); err != nil {
 			t.Errorf("another IP refused: %v", err)
 		}
+		key := g.ClientKey(netip.MustParseAddr("192.0.2.1"))
+		if f := g.Escalate(key); f != guard.EscalateFactor {
+			t.Errorf("Escalate for a limited client = %d", f)
+		}
+		if f := g.Escalate(g.ClientKey(netip.MustParseAddr("192.0.2.2"))); f != 1 {
+			t.Errorf("Escalate for a quiet client = %d", f)
+		}
 		c.Add(e.RetryAfter)
 		if _, err := post(g, "contact", "192.0.2.1:1", contactFrom("z@example.org")); err != nil {
 			t.Errorf("after Retry-After: %v", err)
+		}
+		c.Add(guard.EscalateWindow)
+		if f := g.Escalate(key); f != 1 {
+			t.Errorf("Escalate after the window = %d", f)
 		}
 	})
 	t.Run("addresses inside one IPv6 /64 share a budget", func(t *testing.T) {

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"crypto/rand"
 	"log"
 	"net/http"
 	"os"
 
 	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/guard/captcha/widget"
 	"github.com/gin-gonic/gin"
 )
 
@@ -26,7 +29,7 @@ func Guard(g *guard.Guard, form string) gin.HandlerFunc {
 	}
 }
 
-func newRouter(g *guard.Guard) *gin.Engine {
+func newRouter(g *guard.Guard, pow *captcha.PoW) *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	deliver := func(c *gin.Context) {
@@ -36,18 +39,34 @@ func newRouter(g *guard.Guard) *gin.Engine {
 	}
 	r.POST("/contact", Guard(g, "contact"), deliver)
 	r.POST("/share", Guard(g, "share"), deliver)
+	r.GET("/share/challenge", gin.WrapH(pow.ChallengeHandler("share", g.ChallengeKey)))
+	r.GET("/formguard/*asset", gin.WrapH(widget.Handler()))
 	return r
 }
 
-func newGuard(origin string) (*guard.Guard, error) {
-	return guard.New(guard.Config{
+// newGuard protects the share form with the built-in proof-of-work.
+func newGuard(origin string) (*guard.Guard, *captcha.PoW, error) {
+	key := make([]byte, 32) // in production: a fixed secret from config
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
+	var g *guard.Guard
+	pow, err := captcha.NewPoW(captcha.PoWConfig{
+		Keys:     [][]byte{key},
+		Escalate: func(clientKey string) int64 { return g.Escalate(clientKey) },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err = guard.New(guard.Config{
 		Domain:  "example.test",
 		Origins: []string{origin},
 		Forms: map[string]guard.Form{
 			"contact": {To: []string{"support@example.test"}},
-			"share":   {Kind: guard.KindShare, AllowNoBotDefence: true},
+			"share":   {Kind: guard.KindShare, Captcha: pow},
 		},
 	})
+	return g, pow, err
 }
 
 func main() {
@@ -55,10 +74,10 @@ func main() {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	g, err := newGuard("http://" + addr)
+	g, pow, err := newGuard("http://" + addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer g.Close()
-	log.Fatal(newRouter(g).Run(addr))
+	log.Fatal(newRouter(g, pow).Run(addr))
 }

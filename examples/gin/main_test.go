@@ -1,23 +1,35 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/formguard/formguard/guard/captcha"
 	"github.com/gin-gonic/gin"
 )
 
 func TestGinMiddleware(t *testing.T) {
 	gin.SetMode(gin.TestMode)
-	g, err := newGuard("http://127.0.0.1:8080")
+	g, pow, err := newGuard("http://127.0.0.1:8080")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	router := newRouter(g)
+	router := newRouter(g, pow)
+	w := httptest.NewRecorder()
+	router.ServeHTTP(w, httptest.NewRequest("GET", "/share/challenge", nil))
+	var ch captcha.Challenge
+	if err := json.Unmarshal(w.Body.Bytes(), &ch); err != nil {
+		t.Fatalf("challenge: %v (%s)", err, w.Body)
+	}
+	solution := solve(t, ch)
 	tests := []struct {
 		name   string
 		path   string
@@ -28,6 +40,9 @@ func TestGinMiddleware(t *testing.T) {
 		{"a valid contact post is accepted", "/contact", url.Values{"name": {"Ada"}, "email": {"ada@example.org"}, "message": {"Hi"}}, 200, ""},
 		{"a contact post naming a recipient is refused", "/contact", url.Values{"email": {"ada@example.org"}, "message": {"Hi"}, "to": {"x@evil.test"}}, 400, "forbidden_field"},
 		{"a share post to two people is refused", "/share", url.Values{"to": {"a@x.test,b@x.test"}, "url": {"http://127.0.0.1:8080/"}}, 422, "too_many_recipients"},
+		{"a share post without proof-of-work is refused", "/share", url.Values{"to": {"a@x.test"}, "url": {"http://127.0.0.1:8080/"}}, 400, "captcha_missing"},
+		{"a share post with a solved challenge is accepted", "/share", url.Values{"to": {"a@x.test"}, "url": {"http://127.0.0.1:8080/"}, "altcha": {solution}}, 200, ""},
+		{"the same solution replayed is refused", "/share", url.Values{"to": {"b@x.test"}, "url": {"http://127.0.0.1:8080/"}, "altcha": {solution}}, 403, "captcha_invalid"},
 		{"a honeypot hit looks like success", "/contact", url.Values{"email": {"a@b.test"}, "message": {"x"}, "_gotcha": {"bot"}}, 200, ""},
 	}
 	for _, tt := range tests {
@@ -48,4 +63,17 @@ func TestGinMiddleware(t *testing.T) {
 			}
 		})
 	}
+}
+
+// solve does what the browser widget does.
+func solve(t *testing.T, ch captcha.Challenge) string {
+	for n := int64(0); n <= ch.MaxNumber; n++ {
+		sum := sha256.Sum256([]byte(ch.Salt + strconv.FormatInt(n, 10)))
+		if hex.EncodeToString(sum[:]) == ch.Challenge {
+			b, _ := json.Marshal(map[string]any{"algorithm": ch.Algorithm, "challenge": ch.Challenge, "number": n, "salt": ch.Salt, "signature": ch.Signature, "took": 1})
+			return base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	t.Fatal("no solution")
+	return ""
 }
