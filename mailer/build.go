@@ -251,9 +251,14 @@ func (m *Mailer) ComposeMsg(msg *mail.Msg) (*outbox.Message, error) {
 	for _, a := range msg.GetTo() {
 		rcpt = append(rcpt, a.Address)
 	}
-	from, err := msg.GetSender(false)
-	if err != nil {
+	if len(msg.GetFrom()) == 0 {
 		return nil, violation(RuleFrom, "no From address")
+	}
+	// The envelope sender is the configured Bounce unless the caller chose
+	// one, which the Policy then checks.
+	from := m.bounce
+	if ef := msg.GetAddrHeader(mail.HeaderEnvelopeFrom); len(ef) > 0 {
+		from = ef[0].Address
 	}
 	qid, err := randomToken(m.rand)
 	if err != nil {
