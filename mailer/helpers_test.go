@@ -30,3 +30,14 @@ func rsa1024(t testing.TB) crypto.Signer {
 	}
 	return k.(crypto.Signer)
 }
+
+func filepathGlob(dir, pattern string) ([]string, error) { return filepath.Glob(filepath.Join(dir, pattern)) }
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
