@@ -31,7 +31,9 @@ func rsa1024(t testing.TB) crypto.Signer {
 	return k.(crypto.Signer)
 }
 
-func filepathGlob(dir, pattern string) ([]string, error) { return filepath.Glob(filepath.Join(dir, pattern)) }
+func filepathGlob(dir, pattern string) ([]string, error) {
+	return filepath.Glob(filepath.Join(dir, pattern))
+}
 
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
