@@ -35,8 +35,9 @@ type powSite struct {
 }
 
 type submission struct {
-	token string
-	err   error
+	token  string
+	button string // the submit button's value: the widget resubmits with it
+	err    error
 }
 
 const ourPage = `<!doctype html>
@@ -44,7 +45,7 @@ const ourPage = `<!doctype html>
 <form method="post" action="/f/contact" data-formguard-pow="/f/contact/challenge">
   <input name="message" value="hello">
   <noscript>This form's spam check needs JavaScript.</noscript>
-  <button type="submit" id="send">Send</button>
+  <button type="submit" id="send" name="button" value="send">Send</button>
 </form>
 <script src="/formguard/formguard-pow.js" defer></script>
 </body></html>`
@@ -102,7 +103,7 @@ func newPowSiteWith(t *testing.T, brokenChallenge bool) *powSite {
 		tok := r.PostForm.Get(pow.Field())
 		err := pow.Verify(r.Context(), captcha.Request{Form: "contact", Token: tok})
 		s.mu.Lock()
-		s.results = append(s.results, submission{token: tok, err: err})
+		s.results = append(s.results, submission{token: tok, button: r.PostForm.Get("button"), err: err})
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err != nil {
@@ -149,6 +150,9 @@ func solveInBrowser(t *testing.T, b *testutil.Browser, s *powSite, path string, 
 	}
 	if clickEarly {
 		logSolve(t, subs[0].token)
+		if subs[0].button != "send" {
+			t.Errorf("held-back submission lost its submit button (button=%q)", subs[0].button)
+		}
 	}
 	return subs[0].token
 }

@@ -72,6 +72,7 @@
     var expires = 0;
     var running = null;
     var submitWhenDone = false;
+    var submitter = null; // the button that was clicked, to resubmit with it
 
     function show(state, message, percent) {
       form.setAttribute("data-formguard-pow-state", state);
@@ -131,7 +132,7 @@
           running = null;
           if (submitWhenDone) {
             submitWhenDone = false;
-            if (form.requestSubmit) form.requestSubmit();
+            if (form.requestSubmit) form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
             else form.submit();
           }
         })
@@ -149,6 +150,7 @@
       e.preventDefault();
       e.stopImmediatePropagation();
       submitWhenDone = true;
+      submitter = e.submitter || null;
       solve();
     }, true);
 
