@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+func (m *measurement) rate() float64 { return float64(m.res.Requests) / m.res.Elapsed.Seconds() }
+
+// ok2xx counts successful answers in the window.
+func (m *measurement) ok2xx() uint64 { return count2xx(m.res.Statuses) }
+
+func count2xx(st map[int]uint64) uint64 {
+	var n uint64
+	for s, c := range st {
+		if s/100 == 2 {
+			n += c
+		}
+	}
+	return n
+}
+
+// cpuPer1k is CPU seconds per 1,000 answered requests; for the Redis
+// server it includes redis-server's own CPU.
+func (m *measurement) cpuPer1k() float64 {
+	if m.res.Requests == 0 {
+		return 0
+	}
+	return (m.cpu + m.redisCPU).Seconds() / float64(m.res.Requests) * 1000
+}
+
+func (r *report) bare(mixName string) *measurement {
+	for _, m := range r.ms {
+		if m.mix.name == mixName && m.server == "bare" {
+			return m
+		}
+	}
+	return nil
+}
+
+func ratio(v, base float64) string {
+	if base == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", v/base)
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond))
+}
+
+func statuses(st map[int]uint64, errs uint64) string {
+	var codes []int
+	for s := range st {
+		codes = append(codes, s)
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, s := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", s, st[s]))
+	}
+	if errs > 0 {
+		parts = append(parts, fmt.Sprintf("errors×%d", errs))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	c := r.cfg
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "\n## formguard load run, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs (GOMAXPROCS %d), %s, host %s. Load average before %s, after %s.\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), host, r.loadBefore, r.loadAfter)
+	fmt.Fprintf(&b, "Each cell: %s warm-up then %s measured, %d keep-alive connections, closed loop, "+
+		"load generator in the harness process, each server a separate child process started fresh. "+
+		"Decision log: %s.\n\n", c.warmup, c.duration, c.conns, c.logMode)
+	b.WriteString("| mix | server | req/s | × bare | p50 ms | p99 ms | p99.9 ms | × bare p99 | CPU s / 1k req | × bare | peak RSS MiB | × bare | allocs / req | KiB / req | others' CPU | answers |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	for _, m := range r.ms {
+		base := r.bare(m.mix.name)
+		rate, p99, cpu, rss := m.rate(), m.res.Lat.quantile(0.99), m.cpuPer1k(), float64(m.hwmKB)/1024
+		var bRate, bP99, bCPU, bRSS float64
+		if base != nil {
+			bRate, bP99, bCPU, bRSS = base.rate(), float64(base.res.Lat.quantile(0.99)), base.cpuPer1k(), float64(base.hwmKB)/1024
+		}
+		allocs, kib := "–", "–"
+		if m.child.Served > 0 {
+			allocs = fmt.Sprintf("%.0f", float64(m.child.Mallocs)/float64(m.child.Served))
+			kib = fmt.Sprintf("%.1f", float64(m.child.AllocBytes)/float64(m.child.Served)/1024)
+		}
+		cpuCell := fmt.Sprintf("%.3f", cpu)
+		if m.server == "redis" {
+			cpuCell = fmt.Sprintf("%.3f (redis %.3f)", cpu, m.redisCPU.Seconds()/float64(max(m.res.Requests, 1))*1000)
+		}
+		rssCell := fmt.Sprintf("%.1f", rss)
+		if m.server == "redis" {
+			rssCell = fmt.Sprintf("%.1f (redis %.1f)", rss, float64(m.redisRSSKB)/1024)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n",
+			m.mix.title, m.server, rate, ratio(rate, bRate),
+			ms(m.res.Lat.quantile(0.50)), ms(p99), ms(m.res.Lat.quantile(0.999)), ratio(float64(p99), bP99),
+			cpuCell, ratio(cpu, bCPU), rssCell, ratio(rss, bRSS), allocs, kib,
+			100*m.othersFrac, statuses(m.res.Statuses, m.res.Errors))
+	}
+	b.WriteString("\nCPU is the server process's utime+stime over the measured window (for redis: guard process + redis-server); " +
+		"peak RSS is the server's VmHWM; allocs and KiB per request are the server's runtime.MemStats over the window; " +
+		"others' CPU is the share of the whole machine used by processes other than the harness, its server and redis-server.\n")
+
+	// Outbox durability check: every 2xx must be on disk (still queued) or
+	// already delivered to the sink.
+	for _, m := range r.ms {
+		if m.spoolFiles < 0 {
+			continue
+		}
+		ok := count2xx(m.warm) + m.ok2xx()
+		have := uint64(m.spoolFiles)
+		where := fmt.Sprintf("%d files in queue/", m.spoolFiles)
+		if m.sink != nil {
+			have += m.sink.Messages
+			where += fmt.Sprintf(" + %d delivered to the sink", m.sink.Messages)
+		}
+		verdict := "every 2xx answer is accounted for"
+		if have < ok {
+			verdict = "**LOST: fewer messages than 2xx answers**"
+		}
+		fmt.Fprintf(&b, "\nOutbox (%s, %s): %d 2xx answers (warm-up included), %d Deliver calls succeeded, %d failed; %s: %s.\n",
+			m.mix.name, m.server, ok, m.child.Queued, m.child.QueueErrs, where, verdict)
+		if m.sink != nil {
+			fmt.Fprintf(&b, "Delivered in the measured window: %d (%.0f/s); sink CPU %.3f s / 1k requests.\n",
+				m.sink.Window, float64(m.sink.Window)/m.res.Elapsed.Seconds(), m.sinkCPU.Seconds()/float64(max(m.res.Requests, 1))*1000)
+		}
+	}
+
+	b.WriteString("\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
+	target := func(name, measured string, pass bool) {
+		v := "met"
+		if !pass {
+			v = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, v)
+	}
+	for _, m := range r.ms {
+		base := r.bare(m.mix.name)
+		if base == nil || m.server == "bare" {
+			continue
+		}
+		q := m.rate() / base.rate()
+		switch {
+		case m.mix.name == "reject":
+			target(fmt.Sprintf("cheap-rejection flood ≥ 0.8× bare (%s)", m.server), fmt.Sprintf("%.2f×", q), q >= 0.8)
+		case m.mix.name == "limited" && m.server == "memory":
+			target("rate-limited flood, memory ≥ 0.7× bare", fmt.Sprintf("%.2f×", q), q >= 0.7)
+		case m.mix.name == "limited" && m.server == "redis":
+			target("rate-limited flood, Redis ≥ 0.4× bare", fmt.Sprintf("%.2f×", q), q >= 0.4)
+		case m.mix.name == "accept":
+			acc := float64(m.ok2xx()) / m.res.Elapsed.Seconds()
+			p99 := m.res.Lat.quantile(0.99)
+			target(fmt.Sprintf("accepted into directory outbox ≥ 5,000/s, p99 < 25 ms (%s)", m.server),
+				fmt.Sprintf("%.0f/s, p99 %s ms", acc, ms(p99)), acc >= 5000 && p99 < 25*time.Millisecond)
+		}
+	}
+	if r.cfg.rsa > 0 {
+		if r.rsaErr != nil {
+			fmt.Fprintf(&b, "\nRSA-2048 signing ceiling: error %v\n", r.rsaErr)
+		} else {
+			fmt.Fprintf(&b, "\nRSA-2048 signing ceiling (rsa.SignPKCS1v15, SHA-256, %d goroutines, no server running): %.0f signatures/s.\n",
+				runtime.GOMAXPROCS(0), r.rsa)
+		}
+	}
+	return b.String()
+}
