@@ -47,7 +47,7 @@ const ourPage = `<!doctype html>
   <noscript>This form's spam check needs JavaScript.</noscript>
   <button type="submit" id="send" name="button" value="send">Send</button>
 </form>
-<script src="/formguard/formguard-pow.js" defer></script>
+<script src="%s/formguard/formguard-pow.js" defer></script>
 </body></html>`
 
 const altchaPage = `<!doctype html>
@@ -60,11 +60,13 @@ const altchaPage = `<!doctype html>
 </form>
 </body></html>`
 
-func newPowSite(t *testing.T) *powSite { return newPowSiteWith(t, false) }
+func newPowSite(t *testing.T) *powSite { return newPowSiteWith(t, false, "") }
 
 // newPowSiteWith builds the site; with brokenChallenge its challenge
-// endpoint answers 503, as when the service is overloaded.
-func newPowSiteWith(t *testing.T, brokenChallenge bool) *powSite {
+// endpoint answers 503, as when the service is overloaded. assetOrigin,
+// when set, is where the page loads the widget script from (another
+// origin, like a separate formguard service).
+func newPowSiteWith(t *testing.T, brokenChallenge bool, assetOrigin string) *powSite {
 	t.Helper()
 	pow, err := captcha.NewPoW(captcha.PoWConfig{Keys: [][]byte{exampleKey}}) // default difficulty
 	if err != nil {
@@ -78,7 +80,7 @@ func newPowSiteWith(t *testing.T, brokenChallenge bool) *powSite {
 			fmt.Fprint(w, body)
 		}
 	}
-	mux.Handle("GET /{$}", page(ourPage))
+	mux.Handle("GET /{$}", page(fmt.Sprintf(ourPage, assetOrigin)))
 	mux.Handle("GET /altcha/{$}", page(altchaPage))
 	mux.Handle("GET /formguard/", widget.Handler())
 	mux.HandleFunc("GET /altcha/altcha.js", func(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +215,7 @@ func TestBrowserPoW(t *testing.T) {
 		assertReplayRefused(t, s, tok)
 	})
 	t.Run("our widget never submits without a solution", func(t *testing.T) {
-		s := newPowSiteWith(t, true)
+		s := newPowSiteWith(t, true, "")
 		p := b.NewPage(t)
 		p.Navigate(s.srv.URL + "/")
 		p.WaitFor(`document.querySelector("form").dataset.formguardPowState === "error"`)
@@ -236,6 +238,38 @@ func TestBrowserPoW(t *testing.T) {
 		if n != 2 {
 			t.Errorf("widget fetched the challenge %d times, want 2 (page load, then the submit attempt)", n)
 		}
+	})
+	t.Run("our widget works when served from another origin", func(t *testing.T) {
+		// Workers must be same-origin with the page, so the script loads
+		// the worker code over CORS and starts it from a blob: URL.
+		assets := httptest.NewServer(widget.Handler())
+		defer assets.Close()
+		s := newPowSiteWith(t, false, assets.URL)
+		tok := solveInBrowser(t, b, s, "/", false)
+		assertReplayRefused(t, s, tok)
+	})
+	t.Run("solve time at the default difficulty", func(t *testing.T) {
+		s := newPowSite(t)
+		p := b.NewPage(t)
+		const runs = 5
+		var total, worst time.Duration
+		for i := range runs {
+			p.Navigate(s.srv.URL + "/")
+			p.WaitFor(`document.querySelector("form").dataset.formguardPowState === "solved"`)
+			tok := testutil.Eval[string](p, `new FormData(document.querySelector("form")).get("altcha")`)
+			pl, err := captcha.ParsePoWPayload(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.pow.Verify(t.Context(), captcha.Request{Form: "contact", Token: tok}); err != nil {
+				t.Fatalf("run %d: %v", i, err)
+			}
+			took := time.Duration(pl.Took) * time.Millisecond
+			total += took
+			worst = max(worst, took)
+		}
+		t.Logf("formguard-pow.js at maxnumber %d: mean %s, worst %s over %d solves (fetch included)",
+			captcha.DefaultPoWMaxNumber, total/runs, worst, runs)
 	})
 	t.Run("the official altcha widget solves our challenge", func(t *testing.T) {
 		if _, err := os.Stat(altchaDist); err != nil {
