@@ -20,14 +20,14 @@ import (
 // BenchmarkThroughput measures messages per second, DKIM-signed, into a
 // loopback SMTP sink, across all cores:
 //
-//	go test ./mailer -run '^$' -bench Throughput -benchtime 3s
+//		go test ./mailer -run '^$' -bench Throughput -benchtime 3s
 //
-//   - pooled/*: Mailer.Compose (template, go-mail build, DKIM sign,
-//     policy check) then SMTP.Send over the connection pool;
-//   - dial-per-message/*: the same go-mail message signed by go-mail and
-//     sent with go-mail's Client.DialAndSend, one connection per message;
-//   - rsa2048-sign-ceiling: rsa.SignPKCS1v15 alone, the upper bound for
-//     any RSA-2048 signing pipeline on this machine.
+//	  - pooled/*: Mailer.Compose (template, go-mail build, DKIM sign,
+//	    policy check) then SMTP.Send over the connection pool;
+//	  - dial-per-message/*: the same go-mail message signed by go-mail and
+//	    sent with go-mail's Client.DialAndSend, one connection per message;
+//	  - rsa2048-sign-ceiling: rsa.SignPKCS1v15 alone, the upper bound for
+//	    any RSA-2048 signing pipeline on this machine.
 func BenchmarkThroughput(b *testing.B) {
 	keys := []struct {
 		name string
