@@ -143,8 +143,6 @@ type GlobalLimits struct {
 type Mail struct {
 	// From is the header From address; it must be on site.domain (required).
 	From string `yaml:"from"`
-	// FromName is From's display name. Default: site.name.
-	FromName string `yaml:"from_name"`
 	// Bounce is the envelope MAIL FROM; it must share From's organisational
 	// domain (SPF alignment, RFC 7489 3.1.2). Default: From.
 	Bounce string `yaml:"bounce"`

@@ -61,7 +61,7 @@ func TestDemoLoads(t *testing.T) {
 		{"hello captcha", c.FormCaptcha("hello").Provider, ProviderNone},
 		{"contact captcha", c.FormCaptcha("contact").Provider, ProviderPoW},
 		{"global", c.GlobalLimit(), ratelimit.Limit{Count: 200, Period: time.Hour}},
-		{"from name", c.Mail.FromName, "Example"},
+		{"site name", c.Site.Name, "Example"},
 	}
 	for _, tc := range checks {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,9 +50,6 @@ func (c *Config) applyDefaults() {
 	if c.Mail.DKIM.KeyFile == "" {
 		c.Mail.DKIM.KeyFile = filepath.Join(c.DataDir, DefaultDKIMKeyFile)
 	}
-	if c.Mail.FromName == "" {
-		c.Mail.FromName = c.Site.Name
-	}
 	if c.Mail.Bounce == "" {
 		c.Mail.Bounce = c.Mail.From
 	}

@@ -134,9 +134,6 @@ func (c *Config) validateMail(p *problems) {
 	} else if c.Site.Domain != "" && !sameOrgDomain(dom, c.Site.Domain) {
 		p.add("mail.bounce", fmt.Sprintf("must share site.domain's organisational domain (SPF alignment, RFC 7489 3.1.2); %s does not", dom))
 	}
-	if hasControl(m.FromName) || len(m.FromName) > 100 {
-		p.add("mail.from_name", "must be one line of at most 100 bytes")
-	}
 	switch m.Transport {
 	case TransportFile:
 	case TransportSMTP:

@@ -43,6 +43,9 @@ type CaptchaDeps struct {
 	HTTPClient *http.Client
 	// Now is the clock. Zero value: time.Now.
 	Now func() time.Time
+	// Escalate raises proof-of-work difficulty per client key (see
+	// captcha.PoWConfig.Escalate). Zero value: no escalation.
+	Escalate func(clientKey string) int64
 }
 
 // BuildCaptchas builds each form's verifier from the config.
@@ -68,7 +71,7 @@ func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
 			}
 			p, err := captcha.NewPoW(captcha.PoWConfig{
 				Keys: [][]byte{key}, MaxNumber: cc.PoW.MaxNumber, Expiry: cc.PoW.Expires,
-				Replay: d.Replay, Now: d.Now,
+				Replay: d.Replay, Now: d.Now, Escalate: d.Escalate,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("server: form %s: %w", name, err)

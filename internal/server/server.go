@@ -197,7 +197,7 @@ func (s *Server) deliverHandler(form string) http.Handler {
 		if err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
 				slog.String("form", form), slog.String("id", sub.ID),
-				slog.String("outcome", ErrOutbox.Code), slog.Duration("took", took),
+				slog.String("outcome", ErrOutbox.Code), slog.Float64("took_ms", ms(took)),
 				slog.String("error", err.Error()))
 			e := *ErrOutbox
 			e.Cause = err
@@ -265,3 +265,5 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func statusClass(code int) string {
 	return fmt.Sprintf("%dxx", code/100)
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

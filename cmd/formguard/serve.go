@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/formguard/formguard/internal/server"
+)
+
+func serve(ctx context.Context, args []string, e env) int {
+	fs := newFlags("serve", e)
+	path := fs.String("config", "", "config file (default ./formguard.yaml if present, else the built-in demo)")
+	check := fs.Bool("check", false, "validate the config, print it with secrets redacted, and exit")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, source, err := loadConfig(*path, e)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitUsage
+	}
+	if *check {
+		out, err := cfg.YAML()
+		if err != nil {
+			fmt.Fprintln(e.stderr, "formguard:", err)
+			return exitFailure
+		}
+		fmt.Fprintf(e.stdout, "# effective configuration from %s (secrets redacted)\n%s", source, out)
+		fmt.Fprintf(e.stderr, "formguard: %s is valid\n", source)
+		return exitOK
+	}
+	log := server.NewLogger(cfg.Log, e.stderr)
+	log.Info("configuration loaded", "source", source)
+	svc, err := server.Open(ctx, cfg, server.Options{Logger: log})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return exitFailure
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Listen, "error", err.Error())
+		_ = svc.Close()
+		return exitFailure
+	}
+	if err := svc.Run(ctx, ln); err != nil {
+		log.Error("stopped with an error", "error", err.Error())
+		return exitFailure
+	}
+	return exitOK
+}

@@ -1,0 +1,469 @@
+package server
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/guard/captcha/widget"
+	"github.com/formguard/formguard/guard/ratelimit"
+	"github.com/formguard/formguard/internal/config"
+	"github.com/formguard/formguard/mailer"
+	"github.com/formguard/formguard/mailer/dnscheck"
+	"github.com/formguard/formguard/mailer/outbox"
+)
+
+// Service defaults.
+const (
+	// GeneratedKeyAlg is the algorithm of a DKIM key made on first start
+	// (RSA, which every verifier supports; Ed25519 is not yet universal).
+	GeneratedKeyAlg = "rsa"
+	// SentSubdir is where the file transport writes .eml files, under the
+	// outbox directory.
+	SentSubdir = "sent"
+	// RedisPrefix starts formguard's Redis keys.
+	RedisPrefix = "formguard"
+	// StartupDoctorTimeout bounds the background DNS check at start-up.
+	StartupDoctorTimeout = 30 * time.Second
+	// RedisStartTimeout bounds the first contact with Redis.
+	RedisStartTimeout = 5 * time.Second
+)
+
+// Options are Open's replaceable parts. The zero value is the production
+// setting.
+type Options struct {
+	// Logger receives the service's logs. Zero value: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Zero value: time.Now.
+	Now func() time.Time
+	// SkipDoctor disables the background DNS check at start-up.
+	SkipDoctor bool
+	// DNSServer is the DNS server the start-up doctor asks (HOST:PORT).
+	// Zero value: the system's resolvers.
+	DNSServer string
+}
+
+// Service is the whole running formguard: guard, mailer, HTTP handler.
+type Service struct {
+	cfg     *config.Config
+	opt     Options
+	log     *slog.Logger
+	handler *Server
+	guard   *guard.Guard
+	mailer  *mailer.Mailer
+	store   ratelimit.Store
+	redis   *redis.Client
+	metrics *Metrics
+	signer  crypto.Signer
+
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open builds every part of the service from cfg. It creates the data
+// directory, generates the DKIM key when the config asks for it, connects
+// to Redis when redis_url is set, and opens the outbox. Close releases it
+// all; Run serves it.
+func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, err error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Service{cfg: cfg, opt: opt, log: opt.Logger}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+
+	if s.signer, err = s.dkimKey(); err != nil {
+		return nil, err
+	}
+	master := []byte(cfg.KeySecret.Reveal())
+	if len(master) == 0 {
+		// Every instance sharing a Redis must hash client keys alike, and
+		// every instance has the DKIM key: derive from it.
+		if master, err = os.ReadFile(cfg.Mail.DKIM.KeyFile); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+
+	var replay captcha.ReplayCache
+	var queue outbox.Queue
+	fallback := false
+	var fbMu sync.Mutex
+	if cfg.RedisURL != "" {
+		rp, err := openRedis(ctx, cfg, opt, s.log, func(active bool) {
+			fbMu.Lock()
+			fallback = active
+			fbMu.Unlock()
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.redis, s.store, replay, queue = rp.client, rp.store, rp.replay, rp.queue
+		closers = append(closers, s.redis.Close, s.store.Close)
+	} else {
+		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Now: opt.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.store = m
+		closers = append(closers, m.Close)
+		replay = captcha.NewMemoryReplay(0, opt.Now)
+		dq, err := outbox.NewDir(outbox.DirConfig{Path: cfg.Mail.OutboxDir, Now: opt.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		queue = dq
+	}
+	queueOwned := true
+	closers = append(closers, func() error {
+		if queueOwned {
+			return queue.Close()
+		}
+		return nil
+	})
+
+	transport, err := s.transport()
+	if err != nil {
+		return nil, err
+	}
+	mailerOwned := false
+	closers = append(closers, func() error {
+		if !mailerOwned {
+			return transport.Close()
+		}
+		return nil
+	})
+
+	s.metrics = NewMetrics(MetricsConfig{
+		Outbox: func(ctx context.Context) (OutboxStats, error) {
+			if s.mailer == nil {
+				return OutboxStats{}, errors.New("server: mailer not started")
+			}
+			st, err := s.mailer.Stats(ctx)
+			return OutboxStats{Depth: st.Depth, Dead: st.Dead, OldestAge: st.OldestAge}, err
+		},
+		StoreFallback: func() bool {
+			fbMu.Lock()
+			defer fbMu.Unlock()
+			return fallback
+		},
+	})
+
+	s.mailer, err = mailer.New(mailer.Config{
+		Domain:    cfg.Site.Domain,
+		SiteName:  cfg.Site.Name,
+		From:      cfg.Mail.From,
+		Bounce:    cfg.Mail.Bounce,
+		DKIM:      mailer.DKIM{Selector: cfg.Mail.DKIM.Selector, Signer: s.signer},
+		Transport: transport,
+		Outbox:    queue,
+		Now:       opt.Now,
+		Logger:    s.log,
+		OnDelivery: func(ev mailer.DeliveryEvent) {
+			s.metrics.Attempt(string(ev.Outcome), ev.Duration)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	queueOwned, mailerOwned = false, true
+	closers = append(closers, s.mailer.Close)
+
+	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: DeriveKey(master, "captcha"), Replay: replay, Now: opt.Now,
+		// Harder puzzles for clients the guard refused lately; the guard is
+		// built after the verifiers it uses, hence the indirection.
+		Escalate: func(clientKey string) int64 {
+			if s.guard == nil {
+				return 1
+			}
+			return s.guard.Escalate(clientKey)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	onErr, onOK := s.metrics.GuardHandlers()
+	s.guard, err = guard.New(guard.Config{
+		Domain:         cfg.Site.Domain,
+		Origins:        cfg.Site.Origins,
+		TrustedProxies: cfg.TrustedProxies,
+		Forms:          GuardForms(cfg, caps.Verifiers),
+		Store:          s.store,
+		Global:         cfg.GlobalLimit(),
+		KeySecret:      DeriveKey(master, "client keys"),
+		Now:            opt.Now,
+		Logger:         s.log,
+		ErrorHandler:   onErr,
+		SuccessHandler: onOK,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	closers = append(closers, s.guard.Close)
+
+	challenges := map[string]http.Handler{}
+	for name, p := range caps.PoW {
+		challenges[name] = p.ChallengeHandler(name, s.guard.ChallengeKey)
+	}
+	demo, err := DemoFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: demo page: %w", err)
+	}
+	ready := map[string]func(context.Context) error{}
+	if s.redis != nil {
+		ready["redis"] = func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }
+		ready["outbox"] = func(ctx context.Context) error { _, err := s.mailer.Stats(ctx); return err }
+	} else {
+		ready["outbox"] = DirWritable(cfg.Mail.OutboxDir)
+	}
+	s.handler, err = New(Config{
+		Guard:      s.guard,
+		Forms:      cfg.FormNames(),
+		Deliver:    s.mailer.Deliver,
+		Challenges: challenges,
+		Assets:     widget.Handler(),
+		Origins:    cfg.Site.Origins,
+		Ready:      ready,
+		Metrics:    s.metrics,
+		Demo:       demo,
+		Logger:     s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// dkimKey loads the DKIM key, first generating it when the config says so
+// and it does not exist yet.
+func (s *Service) dkimKey() (crypto.Signer, error) {
+	path := s.cfg.Mail.DKIM.KeyFile
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && s.cfg.Mail.DKIM.Generate {
+		pemBytes, err := mailer.GenerateKey(GeneratedKeyAlg, 0)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		// O_EXCL: two instances starting together never overwrite each other.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("server: creating DKIM key: %w", err)
+		}
+		if _, err = f.Write(pemBytes); err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(path)
+			return nil, fmt.Errorf("server: writing DKIM key: %w", err)
+		}
+		signer, err := mailer.ParseKey(pemBytes)
+		if err != nil {
+			return nil, err
+		}
+		name, txt, err := mailer.DNSRecord(s.cfg.Mail.DKIM.Selector, s.cfg.Site.Domain, signer.Public())
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("generated DKIM key; publish its DNS record", "key_file", path, "alg", GeneratedKeyAlg, "dns_name", name, "dns_txt", txt)
+		return signer, nil
+	}
+	signer, err := mailer.LoadKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return signer, nil
+}
+
+// transport builds the configured transport.
+func (s *Service) transport() (mailer.Transport, error) {
+	m := s.cfg.Mail
+	switch m.Transport {
+	case config.TransportSMTP:
+		t, err := mailer.NewSMTP(mailer.SMTPConfig{
+			Addr: m.SMTP.Addr, TLS: mailer.TLSMode(m.SMTP.TLS),
+			Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
+			HELO: m.SMTP.HELO, Timeout: m.SMTP.Timeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		return t, nil
+	default:
+		t, err := mailer.NewFile(mailer.FileConfig{Dir: s.SentDir(), Now: s.opt.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		return t, nil
+	}
+}
+
+// SentDir is where the file transport writes .eml files.
+func (s *Service) SentDir() string { return filepath.Join(s.cfg.Mail.OutboxDir, SentSubdir) }
+
+// Handler is the service's HTTP handler.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Run serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish (so every accepted post is in
+// the outbox), stops the delivery workers after their current attempt and
+// closes everything. It returns nil after a clean shutdown.
+func (s *Service) Run(ctx context.Context, ln net.Listener) error {
+	h := s.cfg.HTTP
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
+		WriteTimeout:      h.WriteTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		MaxHeaderBytes:    h.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	s.mailer.Start(workCtx)
+	outboxAt := s.cfg.Mail.OutboxDir
+	if s.redis != nil {
+		outboxAt = "redis stream " + RedisPrefix + ":outbox"
+	}
+	attrs := []any{"addr", ln.Addr().String(), "url", "http://" + ln.Addr().String() + "/",
+		"outbox", outboxAt, "transport", s.cfg.Mail.Transport, "forms", s.cfg.FormNames(),
+		"limits", map[bool]string{true: "redis", false: "memory"}[s.redis != nil]}
+	if s.cfg.Mail.Transport == config.TransportFile {
+		attrs = append(attrs, "eml_dir", s.SentDir())
+	}
+	s.log.Info("formguard listening", attrs...)
+	if reservedDomain(s.cfg.Site.Domain) {
+		s.log.Info("doctor skipped: site.domain is a reserved test name (RFC 2606, RFC 6761)", "domain", s.cfg.Site.Domain)
+	} else if !s.opt.SkipDoctor {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.doctor(workCtx)
+		}()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down", "grace", h.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)
+		if err := srv.Shutdown(sctx); err != nil {
+			s.log.Warn("graceful shutdown incomplete; closing connections", "error", err.Error())
+			_ = srv.Close()
+		}
+		cancel()
+		serveErr = <-errc
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	stopWork()
+	err := errors.Join(serveErr, s.Close())
+	if err == nil {
+		s.log.Info("stopped cleanly")
+	}
+	return err
+}
+
+// Close stops background work and releases every resource (idempotent).
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.bg.Wait()
+		var errs []error
+		if s.mailer != nil {
+			errs = append(errs, s.mailer.Close())
+		}
+		if s.guard != nil {
+			errs = append(errs, s.guard.Close())
+		}
+		if s.store != nil {
+			errs = append(errs, s.store.Close())
+		}
+		if s.redis != nil {
+			errs = append(errs, s.redis.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// doctor runs the DNS checks once and logs each finding; a DNS outage is
+// logged, never fatal.
+func (s *Service) doctor(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, StartupDoctorTimeout)
+	defer cancel()
+	rep, err := dnscheck.Check(ctx, DoctorConfig(s.cfg, s.signer.Public(), nil, s.opt.DNSServer))
+	if err != nil {
+		s.log.Warn("doctor: DNS checks could not run", "error", err.Error())
+		return
+	}
+	for _, f := range rep.Findings {
+		level := slog.LevelInfo
+		switch f.Severity {
+		case dnscheck.SeverityError:
+			level = slog.LevelError
+		case dnscheck.SeverityWarning:
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, "doctor finding", "code", string(f.Code), "severity", string(f.Severity), "detail", f.Detail, "fix", f.Fix)
+	}
+	s.log.Info("doctor done", "domain", rep.Domain, "findings", len(rep.Findings), "errors", rep.HasErrors(), "notes", rep.Notes)
+}
+
+// DoctorConfig is the dnscheck configuration for cfg: the DKIM public key,
+// the relay IPs when given, else the SMTP relay's host.
+func DoctorConfig(cfg *config.Config, pub crypto.PublicKey, relayIPs []netip.Addr, server string) dnscheck.Config {
+	dc := dnscheck.Config{
+		Domain:    cfg.Site.Domain,
+		Bounce:    cfg.Mail.Bounce,
+		Selector:  cfg.Mail.DKIM.Selector,
+		PublicKey: pub,
+		RelayIPs:  relayIPs,
+		Server:    server,
+	}
+	if len(relayIPs) == 0 && cfg.Mail.Transport == config.TransportSMTP {
+		dc.RelayHost = cfg.Mail.SMTP.Addr
+	}
+	return dc
+}
+
+// reservedDomain reports names that never have real DNS (RFC 2606, 6761).
+func reservedDomain(d string) bool {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	for _, r := range []string{"test", "example", "invalid", "localhost", "example.com", "example.net", "example.org"} {
+		if d == r || strings.HasSuffix(d, "."+r) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/formguard/formguard/internal/config"
+)
+
+// syncBuffer is a log sink safe for the service's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func emlFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// startService opens the service on cfgYAML in a temporary data folder and
+// runs it on a loopback port until the test ends.
+func startService(t *testing.T, cfgYAML string) (base string, svc *Service, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgYAML = strings.ReplaceAll(cfgYAML, "DATA", dir)
+	cfg, err := config.Parse("svc.yaml", []byte(cfgYAML), config.Options{Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &syncBuffer{}
+	svc, err = Open(context.Background(), cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), SkipDoctor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx, ln) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return "http://" + ln.Addr().String(), svc, logs, stop
+}
+
+const serviceConfig = `
+data_dir: DATA
+site: {domain: example.test, name: Example, origins: ["http://site.test"]}
+mail:
+  from: no-reply@example.test
+  dkim: {generate: true}
+forms:
+  hello: {to: [support@example.test], captcha: {provider: none}}
+`
+
+func TestServiceFileTransportLandsSignedEML(t *testing.T) {
+	base, svc, logs, stop := startService(t, serviceConfig)
+	if _, err := os.Stat(svc.cfg.Mail.DKIM.KeyFile); err != nil {
+		t.Fatalf("DKIM key not generated: %v", err)
+	}
+	req, _ := http.NewRequest("POST", base+"/f/hello", strings.NewReader(url.Values{
+		"name": {"Ada"}, "email": {"ada@example.org"}, "message": {"Hello from the service test"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://site.test")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("post: %d %s", resp.StatusCode, b)
+	}
+	waitFor(t, "the .eml file", func() bool { return len(emlFiles(t, svc.SentDir())) == 1 })
+	eml, err := os.ReadFile(emlFiles(t, svc.SentDir())[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"DKIM-Signature: v=1;", "d=example.test", "From: \"Ada via Example\" <no-reply@example.test>", "Reply-To: <ada@example.org>", "To: <support@example.test>", "Hello from the service test"} {
+		if !bytes.Contains(eml, []byte(want)) {
+			t.Errorf(".eml lacks %q", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, want := range []string{`"msg":"formguard listening"`, `"outbox":"` + svc.cfg.Mail.OutboxDir, `"msg":"generated DKIM key; publish its DNS record"`, `"msg":"stopped cleanly"`, `"msg":"doctor skipped`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs.String(), "Hello from the service test") || strings.Contains(logs.String(), "ada@example.org") {
+		t.Errorf("logs carry the message body or the visitor's address:\n%s", logs)
+	}
+}
+
+func TestServiceShutdownFinishesInFlight(t *testing.T) {
+	base, svc, _, stop := startService(t, serviceConfig)
+	// A slow client on a raw connection: with Expect: 100-continue the
+	// server says "100 Continue" only once the handler reads the body, so
+	// the request is provably in flight when shutdown begins.
+	body := "name=Ada&email=ada%40example.org&message=late+but+accepted"
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := "POST /f/hello HTTP/1.1\r\nHost: site.test\r\nOrigin: http://site.test\r\nAccept: application/json\r\n" +
+		"Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue, got %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after 100
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) while a request was in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := conn.Write([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("in-flight request: %d", resp.StatusCode)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Accepted means durable: the message is delivered or still queued.
+	n := len(emlFiles(t, svc.SentDir()))
+	q, _ := filepath.Glob(filepath.Join(svc.cfg.Mail.OutboxDir, "queue", "*"))
+	if n+len(q) != 1 {
+		t.Fatalf("after shutdown: %d .eml + %d queued, want exactly 1", n, len(q))
+	}
+}
