@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -104,4 +106,41 @@ func ExampleNewMemoryReplay() {
 	again, _ := r.Use(ctx, "token-hash", exp)
 	fmt.Println(first, again)
 	// Output: true false
+}
+
+func ExamplePoW_ChallengeHandler() {
+	pow, err := captcha.NewPoW(captcha.PoWConfig{Keys: [][]byte{exampleKey}})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	// clientKey should be the guard's hashed client key (trusted proxies
+	// applied); it only feeds PoWConfig.Escalate.
+	mux.Handle("GET /f/contact/challenge", pow.ChallengeHandler("contact", nil))
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/f/contact/challenge", nil))
+	var ch captcha.Challenge
+	_ = json.Unmarshal(rec.Body.Bytes(), &ch)
+	fmt.Println(rec.Code, rec.Header().Get("Cache-Control"), ch.Algorithm, ch.MaxNumber)
+	// Output: 200 no-store SHA-256 50000
+}
+
+func ExampleNewEscalator() {
+	esc, err := captcha.NewEscalator(captcha.EscalatorConfig{})
+	if err != nil {
+		panic(err)
+	}
+	pow, err := captcha.NewPoW(captcha.PoWConfig{Keys: [][]byte{exampleKey}, Escalate: esc.Factor})
+	if err != nil {
+		panic(err)
+	}
+	// Wherever the guard refuses a client (rate limit, failed CAPTCHA):
+	esc.Offence("client-key-1")
+	esc.Offence("client-key-1")
+
+	calm, _ := pow.Challenge("contact", "client-key-2")
+	noisy, _ := pow.Challenge("contact", "client-key-1")
+	fmt.Println(calm.MaxNumber, noisy.MaxNumber)
+	// Output: 50000 200000
 }
