@@ -18,16 +18,14 @@ import (
 )
 
 // BenchmarkThroughput measures messages per second, DKIM-signed, into a
-// loopback SMTP sink, across all cores:
+// loopback SMTP sink, across all cores. pooled/* is Mailer.Compose
+// (template, go-mail build, DKIM sign, policy check) then SMTP.Send over the
+// connection pool; dial-per-message/* is the same kind of go-mail message
+// signed by go-mail and sent with go-mail's Client.DialAndSend, one
+// connection per message; rsa2048-sign-ceiling is rsa.SignPKCS1v15 alone,
+// the upper bound for any RSA-2048 signing pipeline on this machine. Run:
 //
-//		go test ./mailer -run '^$' -bench Throughput -benchtime 3s
-//
-//	  - pooled/*: Mailer.Compose (template, go-mail build, DKIM sign,
-//	    policy check) then SMTP.Send over the connection pool;
-//	  - dial-per-message/*: the same go-mail message signed by go-mail and
-//	    sent with go-mail's Client.DialAndSend, one connection per message;
-//	  - rsa2048-sign-ceiling: rsa.SignPKCS1v15 alone, the upper bound for
-//	    any RSA-2048 signing pipeline on this machine.
+//	go test ./mailer -run '^$' -bench Throughput -benchtime 3s
 func BenchmarkThroughput(b *testing.B) {
 	keys := []struct {
 		name string
