@@ -62,7 +62,7 @@ type offences struct {
 // NewEscalator validates cfg and returns an Escalator.
 func NewEscalator(cfg EscalatorConfig) (*Escalator, error) {
 	if cfg.MaxEntries < 0 || cfg.Window < 0 || cfg.MaxFactor < 0 {
-		return nil, fmt.Errorf("%w: captcha: escalator: MaxEntries, Window and MaxFactor must not be negative", ErrConfig)
+		return nil, fmt.Errorf("%w: escalator: MaxEntries, Window and MaxFactor must not be negative", ErrConfig)
 	}
 	e := &Escalator{max: cfg.MaxEntries, window: cfg.Window, cap: cfg.MaxFactor, now: cfg.Now,
 		entries: map[[sha256.Size]byte]*offences{}}

@@ -70,7 +70,7 @@ var _ Verifier = (*FormToken)(nil)
 
 // NewFormToken validates cfg and returns a form-token issuer and verifier.
 func NewFormToken(cfg FormTokenConfig) (*FormToken, error) {
-	const prefix = "captcha: formtoken: "
+	const prefix = "formtoken: "
 	keys, err := checkKeys(prefix, cfg.Keys)
 	if err != nil {
 		return nil, err
@@ -110,13 +110,13 @@ func (t *FormToken) Field() string { return FormTokenField }
 // input named Field().
 func (t *FormToken) Issue(form string) (string, error) {
 	if form == "" {
-		return "", fmt.Errorf("%w: captcha: formtoken: empty form name", ErrConfig)
+		return "", fmt.Errorf("%w: formtoken: empty form name", ErrConfig)
 	}
 	var b [formTokenLen]byte
 	b[0] = formTokenVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(t.now().UnixMilli()))
 	if _, err := io.ReadFull(t.rand, b[9:9+formTokenNonce]); err != nil {
-		return "", fmt.Errorf("%w: captcha: formtoken: random nonce: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: formtoken: random nonce: %w", ErrUnavailable, err)
 	}
 	copy(b[9+formTokenNonce:], formTokenMAC(t.keys[0], form, b[:9+formTokenNonce]))
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
@@ -131,18 +131,18 @@ type formTokenClaims struct {
 // parseFormToken decodes a token's fixed layout without checking its MAC.
 func parseFormToken(token string) (raw []byte, c formTokenClaims, err error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(formTokenLen) {
-		return nil, c, fmt.Errorf("captcha: formtoken: %w: length %d", ErrInvalid, len(token))
+		return nil, c, fmt.Errorf("formtoken: %w: length %d", ErrInvalid, len(token))
 	}
 	raw, err = base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) != formTokenLen {
-		return nil, c, fmt.Errorf("captcha: formtoken: %w: not base64url", ErrInvalid)
+		return nil, c, fmt.Errorf("formtoken: %w: not base64url", ErrInvalid)
 	}
 	if raw[0] != formTokenVersion {
-		return nil, c, fmt.Errorf("captcha: formtoken: %w: version %d", ErrInvalid, raw[0])
+		return nil, c, fmt.Errorf("formtoken: %w: version %d", ErrInvalid, raw[0])
 	}
 	ms := binary.BigEndian.Uint64(raw[1:9])
 	if ms > 1<<62 {
-		return nil, c, fmt.Errorf("captcha: formtoken: %w: issue time out of range", ErrInvalid)
+		return nil, c, fmt.Errorf("formtoken: %w: issue time out of range", ErrInvalid)
 	}
 	c.Issued = time.UnixMilli(int64(ms))
 	copy(c.Nonce[:], raw[9:9+formTokenNonce])
@@ -155,7 +155,7 @@ func parseFormToken(token string) (raw []byte, c formTokenClaims, err error) {
 // (ErrReplayed).
 func (t *FormToken) Verify(ctx context.Context, req Request) error {
 	if req.Token == "" {
-		return fmt.Errorf("captcha: formtoken: %w", ErrMissing)
+		return fmt.Errorf("formtoken: %w", ErrMissing)
 	}
 	raw, c, err := parseFormToken(req.Token)
 	if err != nil {
@@ -169,7 +169,7 @@ func (t *FormToken) Verify(ctx context.Context, req Request) error {
 		}
 	}
 	if !ok {
-		return fmt.Errorf("captcha: formtoken: %w: bad signature or another form's token", ErrInvalid)
+		return fmt.Errorf("formtoken: %w: bad signature or another form's token", ErrInvalid)
 	}
 	now := req.Now
 	if now.IsZero() {
@@ -178,14 +178,14 @@ func (t *FormToken) Verify(ctx context.Context, req Request) error {
 	age := now.Sub(c.Issued)
 	switch {
 	case age < -DefaultClockSkew:
-		return fmt.Errorf("captcha: formtoken: %w: issued in the future", ErrInvalid)
+		return fmt.Errorf("formtoken: %w: issued in the future", ErrInvalid)
 	case age < t.minFill:
-		return fmt.Errorf("captcha: formtoken: %w: submitted %s after the page was served (min %s)", ErrTooFast, age.Round(time.Millisecond), t.minFill)
+		return fmt.Errorf("formtoken: %w: submitted %s after the page was served (min %s)", ErrTooFast, age.Round(time.Millisecond), t.minFill)
 	case age > t.maxAge:
-		return fmt.Errorf("captcha: formtoken: %w: token is %s old (max %s)", ErrExpired, age.Round(time.Second), t.maxAge)
+		return fmt.Errorf("formtoken: %w: token is %s old (max %s)", ErrExpired, age.Round(time.Second), t.maxAge)
 	}
 	if err := useOnce(ctx, t.replay, replayKey("formtoken", string(body)), c.Issued.Add(t.maxAge+time.Second)); err != nil {
-		return fmt.Errorf("captcha: formtoken: %w", err)
+		return fmt.Errorf("formtoken: %w", err)
 	}
 	return nil
 }

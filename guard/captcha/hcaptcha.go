@@ -49,7 +49,7 @@ var _ Verifier = (*HCaptcha)(nil)
 // NewHCaptcha validates cfg and returns a verifier.
 func NewHCaptcha(cfg HCaptchaConfig) (*HCaptcha, error) {
 	if cfg.SiteKey == "" {
-		return nil, fmt.Errorf("%w: captcha: hcaptcha: SiteKey is required", ErrConfig)
+		return nil, fmt.Errorf("%w: hcaptcha: SiteKey is required", ErrConfig)
 	}
 	s, err := newSiteVerifier("hcaptcha", HCaptchaField, HCaptchaVerifyURL, DefaultHCaptchaMaxAge, commonConfig{
 		secret: cfg.Secret, siteKey: cfg.SiteKey, verifyURL: cfg.VerifyURL,

@@ -109,7 +109,7 @@ var _ Verifier = (*PoW)(nil)
 
 // NewPoW validates cfg and returns a proof-of-work verifier.
 func NewPoW(cfg PoWConfig) (*PoW, error) {
-	const prefix = "captcha: pow: "
+	const prefix = "pow: "
 	keys, err := checkKeys(prefix, cfg.Keys)
 	if err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func (p *PoW) Field() string { return PoWField }
 // hashed client key) only feeds Escalate.
 func (p *PoW) Challenge(form, clientKey string) (Challenge, error) {
 	if form == "" {
-		return Challenge{}, fmt.Errorf("%w: captcha: pow: empty form name", ErrConfig)
+		return Challenge{}, fmt.Errorf("%w: pow: empty form name", ErrConfig)
 	}
 	maxN := p.max
 	if p.escalate != nil {
@@ -166,11 +166,11 @@ func (p *PoW) Challenge(form, clientKey string) (Challenge, error) {
 	}
 	var salt [powSaltBytes]byte
 	if _, err := io.ReadFull(p.rand, salt[:]); err != nil {
-		return Challenge{}, fmt.Errorf("%w: captcha: pow: random salt: %w", ErrUnavailable, err)
+		return Challenge{}, fmt.Errorf("%w: pow: random salt: %w", ErrUnavailable, err)
 	}
 	n, err := rand.Int(p.rand, big.NewInt(maxN+1))
 	if err != nil {
-		return Challenge{}, fmt.Errorf("%w: captcha: pow: random number: %w", ErrUnavailable, err)
+		return Challenge{}, fmt.Errorf("%w: pow: random number: %w", ErrUnavailable, err)
 	}
 	params := url.Values{}
 	params.Set("expires", strconv.FormatInt(p.now().Add(p.expiry).Unix(), 10))
@@ -194,26 +194,26 @@ func (p *PoW) Challenge(form, clientKey string) (Challenge, error) {
 // (ErrExpired), the number's range and single use (ErrReplayed).
 func (p *PoW) Verify(ctx context.Context, req Request) error {
 	if req.Token == "" {
-		return fmt.Errorf("captcha: pow: %w", ErrMissing)
+		return fmt.Errorf("pow: %w", ErrMissing)
 	}
 	pl, err := ParsePoWPayload(req.Token)
 	if err != nil {
 		return err
 	}
 	if pl.Test {
-		return fmt.Errorf("captcha: pow: %w: test-mode payload", ErrInvalid)
+		return fmt.Errorf("pow: %w: test-mode payload", ErrInvalid)
 	}
 	chal, err := hex.DecodeString(pl.Challenge)
 	if err != nil || len(chal) != sha256.Size {
-		return fmt.Errorf("captcha: pow: %w: challenge is not a SHA-256 hex digest", ErrInvalid)
+		return fmt.Errorf("pow: %w: challenge is not a SHA-256 hex digest", ErrInvalid)
 	}
 	sig, err := hex.DecodeString(pl.Signature)
 	if err != nil || len(sig) != sha256.Size {
-		return fmt.Errorf("captcha: pow: %w: signature is not an HMAC-SHA256 hex digest", ErrInvalid)
+		return fmt.Errorf("pow: %w: signature is not an HMAC-SHA256 hex digest", ErrInvalid)
 	}
 	sum := sha256.Sum256([]byte(pl.Salt + strconv.FormatInt(pl.Number, 10)))
 	if !hmac.Equal(sum[:], chal) {
-		return fmt.Errorf("captcha: pow: %w: number does not solve the challenge", ErrInvalid)
+		return fmt.Errorf("pow: %w: number does not solve the challenge", ErrInvalid)
 	}
 	canonical := []byte(hex.EncodeToString(chal))
 	signed := false
@@ -223,21 +223,21 @@ func (p *PoW) Verify(ctx context.Context, req Request) error {
 		}
 	}
 	if !signed {
-		return fmt.Errorf("captcha: pow: %w: bad signature", ErrInvalid)
+		return fmt.Errorf("pow: %w: bad signature", ErrInvalid)
 	}
 
 	// From here on the salt is ours.
 	params, err := saltParams(pl.Salt)
 	if err != nil {
-		return fmt.Errorf("captcha: pow: %w: %w", ErrInvalid, err)
+		return fmt.Errorf("pow: %w: %w", ErrInvalid, err)
 	}
 	if params.Get("form") != req.Form {
-		return fmt.Errorf("captcha: pow: %w: challenge issued for form %q, submitted to %q", ErrMismatch, params.Get("form"), req.Form)
+		return fmt.Errorf("pow: %w: challenge issued for form %q, submitted to %q", ErrMismatch, params.Get("form"), req.Form)
 	}
 	expires, err1 := strconv.ParseInt(params.Get("expires"), 10, 64)
 	maxN, err2 := strconv.ParseInt(params.Get("max"), 10, 64)
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("captcha: pow: %w: salt lacks expires or max", ErrInvalid)
+		return fmt.Errorf("pow: %w: salt lacks expires or max", ErrInvalid)
 	}
 	now := req.Now
 	if now.IsZero() {
@@ -245,13 +245,13 @@ func (p *PoW) Verify(ctx context.Context, req Request) error {
 	}
 	exp := time.Unix(expires, 0)
 	if !now.Before(exp) {
-		return fmt.Errorf("captcha: pow: %w: challenge expired %s ago", ErrExpired, now.Sub(exp).Round(time.Second))
+		return fmt.Errorf("pow: %w: challenge expired %s ago", ErrExpired, now.Sub(exp).Round(time.Second))
 	}
 	if pl.Number < 0 || pl.Number > maxN || maxN > p.limit {
-		return fmt.Errorf("captcha: pow: %w: number %d outside [0, %d]", ErrInvalid, pl.Number, min(maxN, p.limit))
+		return fmt.Errorf("pow: %w: number %d outside [0, %d]", ErrInvalid, pl.Number, min(maxN, p.limit))
 	}
 	if err := useOnce(ctx, p.replay, replayKey("altcha", string(canonical)), exp); err != nil {
-		return fmt.Errorf("captcha: pow: %w", err)
+		return fmt.Errorf("pow: %w", err)
 	}
 	return nil
 }
@@ -262,17 +262,17 @@ func (p *PoW) Verify(ctx context.Context, req Request) error {
 func ParsePoWPayload(token string) (PoWPayload, error) {
 	var pl PoWPayload
 	if len(token) > maxPoWPayload {
-		return pl, fmt.Errorf("captcha: pow: %w: payload of %d bytes", ErrInvalid, len(token))
+		return pl, fmt.Errorf("pow: %w: payload of %d bytes", ErrInvalid, len(token))
 	}
 	raw, err := decodeBase64(token)
 	if err != nil {
-		return pl, fmt.Errorf("captcha: pow: %w: payload is not base64", ErrInvalid)
+		return pl, fmt.Errorf("pow: %w: payload is not base64", ErrInvalid)
 	}
 	if err := json.Unmarshal(raw, &pl); err != nil {
-		return pl, fmt.Errorf("captcha: pow: %w: payload is not the expected JSON", ErrInvalid)
+		return pl, fmt.Errorf("pow: %w: payload is not the expected JSON", ErrInvalid)
 	}
 	if pl.Algorithm != PoWAlgorithm {
-		return pl, fmt.Errorf("captcha: pow: %w: algorithm %q, want %s", ErrInvalid, pl.Algorithm, PoWAlgorithm)
+		return pl, fmt.Errorf("pow: %w: algorithm %q, want %s", ErrInvalid, pl.Algorithm, PoWAlgorithm)
 	}
 	return pl, nil
 }

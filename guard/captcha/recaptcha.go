@@ -59,7 +59,7 @@ var _ Verifier = (*ReCAPTCHA)(nil)
 
 // NewReCAPTCHA validates cfg and returns a verifier.
 func NewReCAPTCHA(cfg ReCAPTCHAConfig) (*ReCAPTCHA, error) {
-	const prefix = "captcha: recaptcha: "
+	const prefix = "recaptcha: "
 	action := ""
 	switch cfg.Version {
 	case 2:

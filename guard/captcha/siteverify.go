@@ -76,7 +76,7 @@ type commonConfig struct {
 }
 
 func newSiteVerifier(name, field, defaultURL string, defaultMaxAge time.Duration, c commonConfig) (*siteVerifier, error) {
-	prefix := "captcha: " + name + ": "
+	prefix := name + ": "
 	if c.secret == "" {
 		return nil, fmt.Errorf("%w: %sSecret is required", ErrConfig, prefix)
 	}
@@ -135,10 +135,10 @@ func (s *siteVerifier) Field() string { return s.field }
 // Verify implements Verifier.
 func (s *siteVerifier) Verify(ctx context.Context, req Request) error {
 	if req.Token == "" {
-		return fmt.Errorf("captcha: %s: %w", s.name, ErrMissing)
+		return fmt.Errorf("%s: %w", s.name, ErrMissing)
 	}
 	if len(req.Token) > s.maxToken || strings.ContainsFunc(req.Token, isSpaceOrControl) {
-		return fmt.Errorf("captcha: %s: %w: malformed token (%d bytes)", s.name, ErrInvalid, len(req.Token))
+		return fmt.Errorf("%s: %w: malformed token (%d bytes)", s.name, ErrInvalid, len(req.Token))
 	}
 	now := req.Now
 	if now.IsZero() {
@@ -149,14 +149,14 @@ func (s *siteVerifier) Verify(ctx context.Context, req Request) error {
 	// verification anyway, so a failed call cannot be retried with the
 	// same token either way.
 	if err := useOnce(ctx, s.replay, replayKey(s.name, req.Token), now.Add(s.maxAge+DefaultClockSkew)); err != nil {
-		return fmt.Errorf("captcha: %s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	ans, err := s.call(ctx, req)
 	if err != nil {
-		return fmt.Errorf("captcha: %s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	if err := s.judge(ans, now); err != nil {
-		return fmt.Errorf("captcha: %s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return nil
 }
