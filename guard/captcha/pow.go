@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -280,17 +281,11 @@ func ParsePoWPayload(token string) (PoWPayload, error) {
 // saltParams returns the query parameters a salt carries. Our salts have
 // exactly one '?' and end with '&'.
 func saltParams(salt string) (url.Values, error) {
-	i := -1
-	for j := 0; j < len(salt); j++ {
-		if salt[j] == '?' {
-			i = j
-			break
-		}
-	}
-	if i < 0 || len(salt) == 0 || salt[len(salt)-1] != '&' {
+	q := strings.IndexByte(salt, '?')
+	if q < 0 || !strings.HasSuffix(salt, "&") {
 		return nil, fmt.Errorf("salt %q carries no terminated parameters", salt)
 	}
-	return url.ParseQuery(salt[i+1 : len(salt)-1])
+	return url.ParseQuery(salt[q+1 : len(salt)-1])
 }
 
 // ChallengeHandler serves fresh challenges for form as JSON (GET or HEAD),
