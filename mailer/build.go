@@ -97,6 +97,30 @@ func displayName(visitor, site string) string {
 // one message per recipient of a share form (recipients never see each
 // other). Each result has passed the Policy.
 func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
+	built, err := m.build(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*outbox.Message, 0, len(built))
+	for _, b := range built {
+		om, err := m.finish(b.msg, b.qid, s.ID, b.env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, om)
+	}
+	return out, nil
+}
+
+// builtMsg is an unsigned go-mail message with its envelope.
+type builtMsg struct {
+	msg *mail.Msg
+	qid string
+	env Envelope
+}
+
+// build renders s into unsigned go-mail messages.
+func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
 	if s == nil {
 		return nil, badSubmission("nil submission")
 	}
@@ -165,7 +189,7 @@ func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
 			groups = append(groups, []string{r})
 		}
 	}
-	out := make([]*outbox.Message, 0, len(groups))
+	out := make([]builtMsg, 0, len(groups))
 	for _, to := range groups {
 		msg, qid, err := m.newMsg(s.ID)
 		if err != nil {
@@ -185,11 +209,10 @@ func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
 		if html.Len() > 0 {
 			msg.AddAlternativeString(mail.TypeTextHTML, html.String())
 		}
-		om, err := m.finish(msg, qid, s.ID, Envelope{From: m.bounce, To: to})
-		if err != nil {
-			return nil, err
+		if err := msg.EnvelopeFrom(m.bounce); err != nil {
+			return nil, fmt.Errorf("mailer: envelope sender: %w", err)
 		}
-		out = append(out, om)
+		out = append(out, builtMsg{msg: msg, qid: qid, env: Envelope{From: m.bounce, To: to}})
 	}
 	return out, nil
 }
