@@ -50,6 +50,28 @@ const ourPage = `<!doctype html>
 <script src="%s/formguard/formguard-pow.js" defer></script>
 </body></html>`
 
+// ajaxPage sends the form with fetch and stays on the page, so the
+// widget must fetch and solve a new challenge for the second submission.
+const ajaxPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>contact</title></head><body>
+<form id="f" method="post" action="/f/contact" data-formguard-pow="/f/contact/challenge">
+  <input name="message" value="hello">
+  <button type="submit" id="send" name="button" value="send">Send</button>
+</form>
+<p id="sent">0</p>
+<script>
+document.getElementById("f").addEventListener("submit", function (e) {
+  e.preventDefault();
+  fetch("/f/contact", { method: "POST", body: new URLSearchParams(new FormData(e.target, e.submitter)) })
+    .then(function (r) {
+      var p = document.getElementById("sent");
+      p.textContent = String(Number(p.textContent) + (r.ok ? 1 : 100));
+    });
+});
+</script>
+<script src="/formguard/formguard-pow.js" defer></script>
+</body></html>`
+
 const altchaPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>contact</title>
 <script type="module" src="/altcha/altcha.js"></script></head><body>
@@ -82,6 +104,7 @@ func newPowSiteWith(t *testing.T, brokenChallenge bool, assetOrigin string) *pow
 	}
 	mux.Handle("GET /{$}", page(fmt.Sprintf(ourPage, assetOrigin)))
 	mux.Handle("GET /altcha/{$}", page(altchaPage))
+	mux.Handle("GET /ajax/{$}", page(ajaxPage))
 	mux.Handle("GET /formguard/", widget.Handler())
 	mux.HandleFunc("GET /altcha/altcha.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
@@ -237,6 +260,23 @@ func TestBrowserPoW(t *testing.T) {
 		s.mu.Unlock()
 		if n != 2 {
 			t.Errorf("widget fetched the challenge %d times, want 2 (page load, then the submit attempt)", n)
+		}
+	})
+	t.Run("our widget solves anew for each script-sent submission", func(t *testing.T) {
+		s := newPowSite(t)
+		p := b.NewPage(t)
+		p.Navigate(s.srv.URL + "/ajax/")
+		p.WaitFor(`document.querySelector("form").dataset.formguardPowState === "solved"`)
+		p.Click("#send")
+		p.WaitFor(`document.getElementById("sent").textContent === "1"`)
+		p.Click("#send") // the first solution is spent: held back, solved again, sent
+		p.WaitFor(`document.getElementById("sent").textContent !== "1"`)
+		if got := p.Text("#sent"); got != "2" {
+			t.Fatalf("sent counter %q, want 2 (a rejected post adds 100); server saw %v", got, s.submissions())
+		}
+		subs := s.submissions()
+		if len(subs) != 2 || subs[0].err != nil || subs[1].err != nil || subs[0].token == subs[1].token {
+			t.Fatalf("server saw %v, want two accepted submissions with different tokens", subs)
 		}
 	})
 	t.Run("our widget works when served from another origin", func(t *testing.T) {

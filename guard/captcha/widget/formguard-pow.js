@@ -73,6 +73,7 @@
     var running = null;
     var submitWhenDone = false;
     var submitter = null; // the button that was clicked, to resubmit with it
+    var spent = false; // a solution is good for one submission
 
     function show(state, message, percent) {
       form.setAttribute("data-formguard-pow-state", state);
@@ -81,7 +82,7 @@
     }
 
     function fresh() {
-      return input.value !== "" && Date.now() / 1000 < expires - 5;
+      return !spent && input.value !== "" && Date.now() / 1000 < expires - 5;
     }
 
     function solve() {
@@ -127,6 +128,7 @@
             signature: r.ch.signature,
             took: took
           }));
+          spent = false;
           form.setAttribute("data-formguard-pow-took", String(took));
           show("solved", "Verified.", 100);
           running = null;
@@ -145,8 +147,13 @@
     }
 
     // Capture phase: run before any other submit handler on the form.
+    // A form sent by script (fetch) stays on the page; its next submission
+    // needs a new solution, since the server accepts each one once.
     form.addEventListener("submit", function (e) {
-      if (fresh()) return;
+      if (fresh()) {
+        spent = true;
+        return;
+      }
       e.preventDefault();
       e.stopImmediatePropagation();
       submitWhenDone = true;
