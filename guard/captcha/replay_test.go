@@ -161,3 +161,58 @@ func BenchmarkMemoryReplayUse(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifiersFailClosedWhenReplayCacheFull fills a one-entry cache and
+// checks every verifier then refuses with ErrUnavailable instead of
+// accepting a token it cannot record.
+func TestVerifiersFailClosedWhenReplayCacheFull(t *testing.T) {
+	ctx := context.Background()
+	full := func(t *testing.T) ReplayCache {
+		r := NewMemoryReplay(1, fixedNow)
+		if _, err := r.Use(ctx, "occupant", testNow.Add(24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	t.Run("proof-of-work", func(t *testing.T) {
+		c := newClock()
+		p, err := NewPoW(PoWConfig{Keys: [][]byte{keyA}, MaxNumber: 100, Now: c.Now, Replay: full(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := p.Challenge("contact", "")
+		if err := p.Verify(ctx, Request{Form: "contact", Token: payload(t, ch, solve(t, ch))}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Verify = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("form token", func(t *testing.T) {
+		c := newClock()
+		ft, err := NewFormToken(FormTokenConfig{Keys: [][]byte{keyA}, Now: c.Now, Replay: full(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := ft.Issue("contact")
+		c.Advance(time.Minute)
+		if err := ft.Verify(ctx, Request{Form: "contact", Token: tok}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Verify = %v, want ErrUnavailable", err)
+		}
+	})
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			fake, srv := newFake(t, p)
+			fake.answer = func(int, map[string]string) (int, string) {
+				return 200, answerJSON(true, testNow, "example.test", p.action, ptr(0.9))
+			}
+			v, err := p.make(srv.URL, full(t), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Verify(ctx, Request{Token: "tok"}); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Verify = %v, want ErrUnavailable", err)
+			}
+			if n := len(fake.calls()); n != 0 {
+				t.Errorf("provider called %d times although the token could not be recorded", n)
+			}
+		})
+	}
+}
