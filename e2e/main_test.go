@@ -182,4 +182,3 @@ func logLines(logs, msg string) []string {
 	}
 	return out
 }
-
