@@ -41,6 +41,7 @@ func main() {
 		conns    = flag.Int("conns", 64, "concurrent keep-alive connections")
 		clients  = flag.Int("clients", 100_000, "distinct clients in the distinct mix (at most 131072)")
 		useRedis = flag.Bool("redis", false, "also measure guard with the Redis store (starts redis-server)")
+		redisTO  = flag.Duration("redis-timeout", 0, "the Redis store's per-call timeout (0: the store's default)")
 		mixList  = flag.String("mixes", "reject,limited,distinct,accept,accept-ed25519,e2e", "comma-separated mixes to run")
 		logMode  = flag.String("log", "discard", "guard decision log: discard (format, drop), stderr, off")
 		profDir  = flag.String("profile", "", "write CPU and allocs profiles of every server to this directory")
@@ -62,7 +63,7 @@ func main() {
 			fatalf("unknown mix %q", *mixName)
 		}
 		err := serve(serveOpts{kind: *serveKind, mix: m, redisAddr: *redisAddr, smtpAddr: *smtpAddr, spool: *spool,
-			logMode: *logMode, cpuProfile: *cpuProf, memProfile: *memProf})
+			redisTO: *redisTO, logMode: *logMode, cpuProfile: *cpuProf, memProfile: *memProf})
 		if err != nil {
 			fatalf("serve %s: %v", *serveKind, err)
 		}
@@ -71,7 +72,7 @@ func main() {
 
 	cfg := runConfig{
 		duration: *duration, warmup: *warmup, conns: *conns, clients: *clients,
-		redis: *useRedis, logMode: *logMode, profDir: *profDir, workDir: *workDir, rsa: *rsaDur,
+		redis: *useRedis, redisTO: *redisTO, logMode: *logMode, profDir: *profDir, workDir: *workDir, rsa: *rsaDur,
 	}
 	for _, n := range strings.Split(*mixList, ",") {
 		m, ok := mixByName(strings.TrimSpace(n))

@@ -17,7 +17,7 @@ import (
 // newRedisStore builds the guard's Redis store for the server child. It
 // is set by store_redis.go, so the harness builds (without -redis) on a
 // tree that has no Redis store yet.
-var newRedisStore func(addr string) (ratelimit.Store, func(), error)
+var newRedisStore func(addr string, timeout time.Duration) (ratelimit.Store, func(), error)
 
 // redisServer is a redis-server the harness starts on a free loopback
 // port, persistence off, and kills at the end of the run.

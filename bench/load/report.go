@@ -111,6 +111,18 @@ func (r *report) markdown() string {
 		"peak RSS is the server's VmHWM; allocs and KiB per request are the server's runtime.MemStats over the window; " +
 		"others' CPU is the share of the whole machine used by processes other than the harness, its server and redis-server.\n")
 
+	// Where the machine's CPU went during each window.
+	b.WriteString("\n| mix | server | server CPU % | redis-server % | SMTP sink % | load generator % | other tenants % | machine idle % |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+	ncpu := float64(runtime.NumCPU())
+	for _, m := range r.ms {
+		pct := func(d time.Duration) float64 { return 100 * d.Seconds() / m.res.Elapsed.Seconds() / ncpu }
+		srv, rds, snk, gen := pct(m.cpu), pct(m.redisCPU), pct(m.sinkCPU), pct(m.genCPU)
+		others := 100 * m.othersFrac
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.mix.title, m.server,
+			srv, rds, snk, gen, others, max(0, 100-srv-rds-snk-gen-others))
+	}
+	b.WriteString("\nPercentages are of the whole machine (all CPUs) over the measured window.\n")
+
 	// Outbox durability check: every 2xx must be on disk (still queued) or
 	// already delivered to the sink.
 	for _, m := range r.ms {
@@ -163,6 +175,18 @@ func (r *report) markdown() string {
 			target(fmt.Sprintf("accepted into directory outbox ≥ 5,000/s, p99 < 25 ms (%s)", m.server),
 				fmt.Sprintf("%.0f/s, p99 %s ms", acc, ms(p99)), acc >= 5000 && p99 < 25*time.Millisecond)
 		}
+	}
+	for _, m := range r.ms {
+		if m.mix.deliver != deliverSMTP || m.server == "bare" || r.rsa == 0 {
+			continue
+		}
+		acc := float64(m.ok2xx()) / m.res.Elapsed.Seconds()
+		del := 0.0
+		if m.sink != nil {
+			del = float64(m.sink.Window) / m.res.Elapsed.Seconds()
+		}
+		fmt.Fprintf(&b, "| end to end (%s): accepted and signed vs the RSA-2048 ceiling | %.0f/s accepted (%.2f× of %.0f signatures/s), %.0f/s delivered | (reported) |\n",
+			m.server, acc, acc/r.rsa, r.rsa, del)
 	}
 	if r.cfg.rsa > 0 {
 		if r.rsaErr != nil {

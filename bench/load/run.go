@@ -24,6 +24,7 @@ type runConfig struct {
 	duration, warmup          time.Duration
 	conns, clients            int
 	redis                     bool
+	redisTO                   time.Duration
 	logMode, profDir, workDir string
 	rsa                       time.Duration
 }
@@ -110,7 +111,7 @@ func run(cfg runConfig) (*report, error) {
 func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, work string) (*measurement, error) {
 	args := []string{"-serve", server, "-mix", m.name, "-log", cfg.logMode}
 	if server == "redis" {
-		args = append(args, "-redis-addr", rs.addr)
+		args = append(args, "-redis-addr", rs.addr, "-redis-timeout", cfg.redisTO.String())
 	}
 	spool := ""
 	if m.deliver != "" && server != "bare" {

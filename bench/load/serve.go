@@ -29,6 +29,7 @@ type serveOpts struct {
 	mix        mix
 	redisAddr  string
 	smtpAddr   string
+	redisTO    time.Duration // the Redis store's per-call timeout; 0: its default
 	spool      string
 	logMode    string // discard | stderr | off
 	cpuProfile string
@@ -160,7 +161,7 @@ func buildHandler(o serveOpts, queued, queueErrs *atomic.Uint64) (http.Handler, 
 		if newRedisStore == nil {
 			return nil, nil, errors.New("this build has no Redis store (guard/ratelimit/redisstore)")
 		}
-		s, closeStore, err := newRedisStore(o.redisAddr)
+		s, closeStore, err := newRedisStore(o.redisAddr, o.redisTO)
 		if err != nil {
 			return nil, nil, err
 		}
