@@ -225,7 +225,12 @@ func (s *SMTP) Send(ctx context.Context, env Envelope, raw []byte) error {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := s.get(ctx)
 		if err != nil {
-			return classify("dial", err)
+			// Connection-time refusals (greeting, STARTTLS, AUTH 535) are
+			// configuration or relay problems, not verdicts on this
+			// message: keep it queued (MaxAge bounds the wait).
+			d := classify("dial", err)
+			d.temporary = true
+			return d
 		}
 		op, err := s.transact(ctx, pc.c, env, raw)
 		if err == nil {

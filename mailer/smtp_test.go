@@ -131,6 +131,10 @@ func TestSMTPAuth(t *testing.T) {
 			if err == nil || strings.Contains(err.Error(), "wrong") {
 				t.Fatalf("bad password: err = %v", err)
 			}
+			// A misconfigured password must hold mail, not dead-letter it.
+			if !IsTemporary(err) {
+				t.Fatalf("AUTH failure is not temporary: %v", err)
+			}
 		})
 	}
 }
