@@ -56,7 +56,7 @@ const ajaxPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>contact</title></head><body>
 <form id="f" method="post" action="/f/contact" data-formguard-pow="/f/contact/challenge">
   <input name="message" value="hello">
-  <button type="submit" id="send" name="button" value="send">Send</button>
+  <div class="actions"><button type="submit" id="send" name="button" value="send">Send</button></div>
 </form>
 <p id="sent">0</p>
 <script>

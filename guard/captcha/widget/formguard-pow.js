@@ -66,8 +66,9 @@
     box.appendChild(bar);
     box.appendChild(document.createTextNode(" "));
     box.appendChild(text);
-    var anchor = form.querySelector('[type="submit"]');
-    form.insertBefore(box, anchor || null);
+    var anchor = form.querySelector('[type="submit"]'); // may sit deep inside the form
+    if (anchor) anchor.parentNode.insertBefore(box, anchor);
+    else form.appendChild(box);
 
     var expires = 0;
     var running = null;
