@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -62,7 +61,7 @@ type MemoryConfig struct {
 	// SweepInterval is how often the owned goroutine drops idle keys.
 	// 0 means DefaultSweepInterval.
 	SweepInterval time.Duration
-	// Now is the clock. nil means time.Now.
+	// Now is the clock. nil means the system clock (read monotonically).
 	Now func() time.Time
 	// Ban is the escalating-ban policy; the zero value is the default policy.
 	Ban BanPolicy
@@ -86,6 +85,8 @@ type Memory struct {
 	ban     BanPolicy
 	seed    maphash.Seed
 
+	tierHash [5]uint64 // precomputed for the guard's tiers, in bucketID's order
+
 	closed atomic.Bool
 	shards []memShard
 	shift  uint // shard = hash >> shift
@@ -105,8 +106,10 @@ type memShard struct {
 	buckets   map[uint64]*bucket
 	bans      map[uint64]*banState
 	lastSweep int64
-	n, max    int      // keys held, cap (MaxKeys split evenly)
-	_         [64]byte // keep neighbouring shard locks off one cache line
+	n, max    int // keys held, cap (MaxKeys split evenly)
+
+	peakBuckets, peakBans int      // largest map sizes since the last rebuild
+	_                     [64]byte // keep neighbouring shard locks off one cache line
 }
 
 // bucket is one key's token bucket. last (Unix ns of the last admitted
@@ -141,7 +144,10 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		done:    make(chan struct{}),
 	}
 	if m.now == nil {
-		m.now = time.Now
+		m.now = monotonicNow()
+	}
+	for i, t := range []string{TierIP, TierSender, TierRecipient, TierForm, TierGlobal} {
+		m.tierHash[i] = maphash.String(m.seed, t)
 	}
 	if m.maxKeys == 0 {
 		m.maxKeys = DefaultMaxKeys
@@ -240,7 +246,27 @@ func (m *Memory) sweepShard(sh *memShard, now time.Time) int {
 		}
 	}
 	sh.n -= n
+	// Go maps never give memory back; rebuild a map that has shrunk to a
+	// quarter of its peak so an idle store really returns to small.
+	if len(sh.buckets) < sh.peakBuckets/4 {
+		sh.buckets = rebuild(sh.buckets)
+		sh.peakBuckets = len(sh.buckets)
+	}
+	if len(sh.bans) < sh.peakBans/4 {
+		sh.bans = rebuild(sh.bans)
+		sh.peakBans = len(sh.bans)
+	}
 	return n
+}
+
+// rebuild copies m into a map sized for its current contents (maps.Clone
+// would keep the old table's capacity).
+func rebuild[V any](m map[uint64]V) map[uint64]V {
+	out := make(map[uint64]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // addKey claims room for one new key in sh (whose lock the caller holds),
@@ -256,37 +282,53 @@ func (m *Memory) addKey(sh *memShard, now time.Time) error {
 	return fmt.Errorf("%w (%d keys)", ErrFull, m.maxKeys)
 }
 
-// bucketHash identifies a bucket by tier, key and limit: two forms limiting
+// Keys are 64-bit keyed hashes (maphash, random seed per store), so the
+// maps hold no caller strings and an attacker who cannot learn the seed
+// cannot aim collisions. A key's bucket and ban record live in the same
+// shard (chosen by the key alone), so a TierIP rule costs one lock.
+
+// keyHash is the keyed hash of a caller's key; it also identifies the
+// key's ban record (bans live in their own map).
+func (m *Memory) keyHash(key string) uint64 { return maphash.String(m.seed, key) }
+
+// bucketID identifies a bucket by key, tier and limit: two forms limiting
 // the same IP differently keep separate budgets.
-func (m *Memory) bucketHash(r *Rule) uint64 {
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.WriteString(r.Tier)
-	h.WriteByte(0)
-	h.WriteString(r.Key)
-	var b [17]byte
-	b[0] = 0
-	binary.LittleEndian.PutUint64(b[1:], uint64(r.Limit.Count))
-	binary.LittleEndian.PutUint64(b[9:], uint64(r.Limit.Period))
-	h.Write(b[:])
-	return h.Sum64()
+func (m *Memory) bucketID(kh uint64, r *Rule) uint64 {
+	var th uint64
+	switch r.Tier {
+	case TierIP:
+		th = m.tierHash[0]
+	case TierSender:
+		th = m.tierHash[1]
+	case TierRecipient:
+		th = m.tierHash[2]
+	case TierForm:
+		th = m.tierHash[3]
+	case TierGlobal:
+		th = m.tierHash[4]
+	default:
+		th = maphash.String(m.seed, r.Tier)
+	}
+	lh := fmix64(uint64(r.Limit.Count)*0x9e3779b97f4a7c15 ^ fmix64(uint64(r.Limit.Period)))
+	return fmix64(kh ^ fmix64(th^lh))
 }
 
-// banHash identifies the ban record of a key.
-func (m *Memory) banHash(key string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.WriteString("\x00ban\x00")
-	h.WriteString(key)
-	return h.Sum64()
+// fmix64 is MurmurHash3's 64-bit finaliser: a bijective avalanche mix.
+func fmix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
-func (m *Memory) shardOf(h uint64) int { return int(h >> m.shift) }
+func (m *Memory) shardOf(kh uint64) int { return int(kh >> m.shift) }
 
 // ruleState is Allow's scratch space for one rule.
 type ruleState struct {
-	hash   uint64
-	ban    uint64
+	key    uint64 // keyHash(rule.Key)
+	id     uint64 // bucketID
 	b      *bucket
 	tokens float64
 }
@@ -300,7 +342,7 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	var stBuf [8]ruleState
-	var lockBuf [16]int
+	var lockBuf [8]int
 	st := stBuf[:0]
 	if len(rules) > len(stBuf) {
 		st = make([]ruleState, 0, len(rules))
@@ -309,36 +351,40 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 	for i := range rules {
 		r := &rules[i]
 		var s ruleState
-		if !r.Limit.IsZero() {
-			s.hash = m.bucketHash(r)
-			locks = append(locks, m.shardOf(s.hash))
-		}
-		if r.Tier == TierIP {
-			s.ban = m.banHash(r.Key)
-			locks = append(locks, m.shardOf(s.ban))
+		if !r.Limit.IsZero() || r.Tier == TierIP {
+			s.key = m.keyHash(r.Key)
+			locks = append(locks, m.shardOf(s.key))
+			if !r.Limit.IsZero() {
+				s.id = m.bucketID(s.key, r)
+			}
 		}
 		st = append(st, s)
 	}
 	// Lock in ascending shard order, each shard once: a global order means
 	// no two decisions wait on each other in a cycle.
-	slices.Sort(locks)
-	locks = slices.Compact(locks)
+	if len(locks) > 1 {
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+	}
 	for _, i := range locks {
 		m.shards[i].mu.Lock()
 	}
-	defer func() {
-		for _, i := range locks {
-			m.shards[i].mu.Unlock()
-		}
-	}()
+	d, err := m.allowLocked(rules, st)
+	for _, i := range locks {
+		m.shards[i].mu.Unlock()
+	}
+	return d, err
+}
 
+// allowLocked decides with every involved shard locked.
+func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 	now := m.now()
 	t := now.UnixNano()
 	for i := range rules {
 		if rules[i].Tier != TierIP {
 			continue
 		}
-		if b, ok := m.shards[m.shardOf(st[i].ban)].bans[st[i].ban]; ok {
+		if b, ok := m.shards[m.shardOf(st[i].key)].bans[st[i].key]; ok {
 			if left := b.remaining(t); left > 0 {
 				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}, nil
 			}
@@ -351,26 +397,34 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 		if r.Limit.IsZero() {
 			continue
 		}
-		sh := &m.shards[m.shardOf(st[i].hash)]
-		b, ok := sh.buckets[st[i].hash]
+		sh := &m.shards[m.shardOf(st[i].key)]
+		b, ok := sh.buckets[st[i].id]
 		if !ok {
 			if err := m.addKey(sh, now); err != nil {
 				return Decision{}, err
 			}
 			b = newBucket(r.Limit)
-			sh.buckets[st[i].hash] = b
+			sh.buckets[st[i].id] = b
+			sh.peakBuckets = max(sh.peakBuckets, len(sh.buckets))
 		}
 		st[i].b = b
 	}
 
-	// Check all rules at the same instant.
+	// Check all rules at the same instant. A bucket listed twice (one
+	// recipient named twice) must hold a token for each listing.
 	d := Decision{Rule: -1, Tightest: -1}
 	for i := range rules {
 		if st[i].b == nil {
 			continue
 		}
 		st[i].tokens = st[i].b.lim.TokensAt(now)
-		if wait := waitFor(rules[i].Limit, st[i].tokens); wait > 0 {
+		claimed := 0
+		for j := range i {
+			if st[j].b == st[i].b {
+				claimed++
+			}
+		}
+		if wait := waitFor(rules[i].Limit, st[i].tokens-float64(claimed)); wait > 0 {
 			if d.Rule < 0 {
 				d.Rule = i
 			}
@@ -397,13 +451,32 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 			return Decision{}, fmt.Errorf("ratelimit: bucket for tier %q changed under lock", rules[i].Tier)
 		}
 		b.last = t
-		left := st[i].tokens - 1
+	}
+	for i := range rules {
+		if st[i].b == nil {
+			continue
+		}
+		// What is left is what was there less every listing of the bucket.
+		left := st[i].tokens
+		for j := range rules {
+			if st[j].b == st[i].b {
+				left--
+			}
+		}
 		rem, reset := remaining(rules[i].Limit, left), resetFor(rules[i].Limit, left)
 		if d.Tightest < 0 || rem < d.Remaining || (rem == d.Remaining && reset > d.Reset) {
 			d.Tightest, d.Remaining, d.Reset = i, rem, reset
 		}
 	}
 	return d, nil
+}
+
+// monotonicNow is the default clock: wall time read once, then advanced by
+// the monotonic clock alone, which costs one clock read per call instead of
+// time.Now's two and never jumps with wall-clock steps.
+func monotonicNow() func() time.Time {
+	base := time.Now()
+	return func() time.Time { return base.Add(time.Since(base)) }
 }
 
 // newBucket returns a full bucket for l. The zero rate.Limiter is set up
@@ -460,7 +533,7 @@ func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error
 	if m.closed.Load() {
 		return 0, ErrClosed
 	}
-	h := m.banHash(key)
+	h := m.keyHash(key)
 	sh := &m.shards[m.shardOf(h)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -472,6 +545,7 @@ func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error
 		}
 		b = &banState{}
 		sh.bans[h] = b
+		sh.peakBans = max(sh.peakBans, len(sh.bans))
 	}
 	return b.offend(m.ban, now.UnixNano()), nil
 }

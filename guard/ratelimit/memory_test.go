@@ -129,6 +129,15 @@ func TestMemoryScenarios(t *testing.T) {
 			},
 		},
 		{
+			name:  "the same key twice in one decision counts twice, all or nothing",
+			rules: []Rule{{Tier: TierRecipient, Key: "r", Limit: lim("3/h")}, {Tier: TierRecipient, Key: "r", Limit: lim("3/h")}},
+			steps: []step{
+				{at: 0, allowed: true, rule: -1, remaining: 1, reset: 40 * time.Minute},
+				{at: 0, rule: 1, retry: 20 * time.Minute, remaining: 1, reset: 40 * time.Minute},
+				{at: 0, only: []int{0}, allowed: true, rule: -1, remaining: 0, reset: time.Hour},
+			},
+		},
+		{
 			name:  "zero limits are ignored",
 			rules: []Rule{{Tier: TierForm, Key: "f"}, {Tier: TierGlobal, Key: "g", Limit: Limit{Count: 1}}},
 			steps: []step{
@@ -396,5 +405,24 @@ func TestMemoryContextCancelled(t *testing.T) {
 	}
 	if _, err := m.Penalize(ctx, "k"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Penalize: %v", err)
+	}
+}
+
+func TestMemorySweepReturnsMapMemory(t *testing.T) {
+	clk := newClock()
+	start := clk.Now()
+	m := newTestMemory(t, MemoryConfig{Now: clk.Now})
+	for i := range 5000 {
+		if _, err := m.Allow(context.Background(), []Rule{{Tier: TierIP, Key: fmt.Sprint(i), Limit: lim("1/m")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.Sweep(start.Add(time.Minute)); got != 5000 {
+		t.Fatalf("Sweep removed %d, want 5000", got)
+	}
+	for i := range m.shards {
+		if p := m.shards[i].peakBuckets; p != 0 {
+			t.Fatalf("shard %d still sized for %d buckets after emptying", i, p)
+		}
 	}
 }

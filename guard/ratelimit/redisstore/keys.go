@@ -1,0 +1,59 @@
+package redisstore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+
+	"github.com/formguard/formguard/guard/ratelimit"
+)
+
+// Key layout, all under one hash tag (see the package docs on Cluster):
+//
+//	PREFIX:{PREFIX}:r:TIER:HASH   a rule's TAT
+//	PREFIX:{PREFIX}:b:HASH        a client key's ban record
+//	PREFIX:rp:HASH                a used CAPTCHA/form token (own slot)
+//
+// HASH is the first 128 bits of SHA-256 over the caller's key (and, for
+// rules, the limit, so two limits on one key are separate budgets). The
+// guard already passes hashed keys; hashing again bounds the key length
+// and keeps every byte printable whatever a caller passes.
+
+// hashHex is the hex of the first 16 bytes of SHA-256(parts joined by NUL).
+func hashHex(parts ...string) string {
+	h := sha256.New()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+func (s *Store) ruleKey(r *ratelimit.Rule) string {
+	var lim [16]byte
+	binary.LittleEndian.PutUint64(lim[:8], uint64(r.Limit.Count))
+	binary.LittleEndian.PutUint64(lim[8:], uint64(r.Limit.Period))
+	return s.base + "r:" + safeTier(r.Tier) + ":" + hashHex(r.Key, string(lim[:]))
+}
+
+func (s *Store) banKey(key string) string {
+	return s.base + "b:" + hashHex("ban", key)
+}
+
+// safeTier keeps a tier name readable in keys when it is a short lowercase
+// label (all of the guard's are) and replaces it otherwise.
+func safeTier(t string) string {
+	if len(t) == 0 || len(t) > 16 {
+		return "x"
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return "x"
+		}
+	}
+	return t
+}

@@ -1,0 +1,117 @@
+package redisstore
+
+// Times inside the scripts are microseconds of Redis's clock (TIME): small
+// enough (about 2^51 today) for Lua's doubles to hold exactly.
+
+// allowSrc decides one request.
+//
+// KEYS[1..n]      bucket keys (TAT values), one per rule
+// KEYS[n+1..]     ban keys, one per TierIP rule
+// ARGV[1]         n
+// ARGV[2i, 2i+1]  Count and Period (µs) of rule i (1-based)
+// ARGV[2n+1+j]    0-based rule index of ban key j
+//
+// Reply: {status, rule, retry µs, remaining, reset µs, tightest} with
+// status 1 admitted, 0 refused by a limit, 2 refused by a ban.
+const allowSrc = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = tonumber(ARGV[1])
+
+for j = n + 1, #KEYS do
+  local u = tonumber(redis.call('HGET', KEYS[j], 'u')) or 0
+  if u > now then
+    local r = tonumber(ARGV[2 * n + 1 + (j - n)])
+    return {2, r, u - now, 0, u - now, r}
+  end
+end
+
+local tat, orig = {}, {}
+local refused, retry, refRem, refReset = -1, 0, 0, 0
+for i = 1, n do
+  local k = KEYS[i]
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local cur = tat[k]
+  if cur == nil then
+    cur = tonumber(redis.call('GET', k)) or 0
+    if cur < now then cur = now end
+    orig[k] = cur
+  end
+  local wait = cur + period / count - period - now
+  if wait > 0.001 then
+    if refused < 0 then
+      -- report the stored state: a refusal changes nothing
+      refused = i - 1
+      refRem = math.floor((now + period - orig[k]) / (period / count) + 0.000001)
+      refReset = orig[k] - now
+    end
+    if wait > retry then retry = wait end
+    tat[k] = cur
+  else
+    tat[k] = cur + period / count
+  end
+end
+if refused >= 0 then
+  return {0, refused, math.ceil(retry - 0.001), refRem, math.ceil(refReset - 0.001), refused}
+end
+
+for k, v in pairs(tat) do
+  local ttl = math.ceil((v - now) / 1000)
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
+end
+
+local best, bestRem, bestReset = -1, 0, 0
+for i = 1, n do
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local v = tat[KEYS[i]]
+  local rem = math.floor((now + period - v) / (period / count) + 0.000001)
+  local reset = math.ceil(v - now - 0.001)
+  if best < 0 or rem < bestRem or (rem == bestRem and reset > bestReset) then
+    best, bestRem, bestReset = i - 1, rem, reset
+  end
+end
+return {1, -1, 0, bestRem, bestReset, best}
+`
+
+// penalizeSrc records one offence against a ban key and returns the ban in
+// force (µs, 0 when none). It mirrors ratelimit's in-memory ban logic.
+//
+// KEYS[1]  ban key, a hash: c offences in window, w window start,
+//
+//	l escalation level, u end of the current (or last) ban
+//
+// ARGV     Threshold, Window µs, Base µs, Max µs
+const penalizeSrc = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local thr, win, base, mx = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'c', 'w', 'l', 'u')
+local c, w, l, u = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+
+if c > 0 and now - w >= win then c = 0 end
+if c == 0 then w = now end
+c = c + 1
+if l > 0 and now >= u + mx then l = 0 end
+if c >= thr then
+  l = l + 1
+  c = 0
+  local d = base
+  local i = 1
+  while i < l and d < mx do
+    d = d * 2
+    i = i + 1
+  end
+  if d > mx then d = mx end
+  if now + d > u then u = now + d end
+end
+
+local keep = u + mx
+if w + win > keep then keep = w + win end
+redis.call('HSET', KEYS[1], 'c', c, 'w', string.format('%.17g', w), 'l', l, 'u', string.format('%.17g', u))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((keep - now) / 1000)))
+if u > now then return u - now end
+return 0
+`

@@ -1,0 +1,415 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/formguard/formguard/guard/ratelimit"
+)
+
+// Defaults.
+const (
+	DefaultPrefix = "fg"
+	// DefaultTimeout bounds one decision's round trip. Forms are not
+	// latency critical, but a hung Redis must not hold requests: past this
+	// the store fails closed or over, it does not retry.
+	DefaultTimeout = 50 * time.Millisecond
+	// DefaultFallbackFactor divides every limit while deciding locally:
+	// each process of a fleet then admits at most 1/4 of the shared budget.
+	DefaultFallbackFactor = 4
+	// DefaultProbeInterval is how often, at most, a degraded store tries
+	// Redis again (on the request path, one request at a time).
+	DefaultProbeInterval = time.Second
+	maxPrefixLen         = 64
+)
+
+// FailurePolicy says what Allow does when Redis cannot answer.
+type FailurePolicy int
+
+const (
+	// FailClosed refuses every request with an error wrapping
+	// ErrUnavailable while Redis is unreachable (the guard answers 503).
+	FailClosed FailurePolicy = iota
+	// FailoverMemory decides from a local in-memory store whose limits are
+	// divided by Config.FallbackFactor until Redis answers again.
+	FailoverMemory
+)
+
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailClosed:
+		return "fail-closed"
+	case FailoverMemory:
+		return "failover-memory"
+	}
+	return "FailurePolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Errors.
+var (
+	// ErrUnavailable wraps the cause when Redis could not decide and the
+	// policy is FailClosed (or the fallback store failed too).
+	ErrUnavailable = errors.New("redisstore: redis unavailable")
+	// ErrBadConfig is wrapped by every New validation error.
+	ErrBadConfig = errors.New("redisstore: bad config")
+	// ErrBadReply means the script answered something unexpected.
+	ErrBadReply = errors.New("redisstore: unexpected script reply")
+)
+
+// Config configures New. Only Client is required.
+type Config struct {
+	// Client is any go-redis client: *redis.Client, *redis.Ring (all keys
+	// of a decision share a hash tag) or *redis.ClusterClient. It must set
+	// ContextTimeoutEnabled (New checks) so Timeout bounds socket I/O, and
+	// should set MaxRetries to -1: the store never retries on the hot path
+	// (a retried EVALSHA whose first reply was lost would consume twice).
+	Client redis.UniversalClient
+	// Prefix starts every key and names the hash tag. "" means
+	// DefaultPrefix. Letters, digits, '-', '_' and '.' only.
+	Prefix string
+	// Timeout bounds each Redis call. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Failure is the policy while Redis is unreachable; the zero value is
+	// FailClosed.
+	Failure FailurePolicy
+	// FallbackFactor divides limits (rounding down, at least 1) under
+	// FailoverMemory. 0 means DefaultFallbackFactor.
+	FallbackFactor int
+	// FallbackMaxKeys caps the fallback store's keys; 0 means
+	// ratelimit.DefaultMaxKeys.
+	FallbackMaxKeys int
+	// ProbeInterval is the least time between two attempts to reach Redis
+	// while degraded. 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// OnFallback, when set, is called with true when the store stops
+	// deciding on Redis (failing closed or over) and with false when Redis
+	// answers again. It runs on the request path: keep it short.
+	OnFallback func(active bool)
+	// Ban is the escalating-ban policy; the zero value is the default.
+	Ban ratelimit.BanPolicy
+	// Now is the clock for probe scheduling and the fallback store; the
+	// limits on Redis use Redis's clock. nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a Redis ratelimit.Store and ratelimit.Banner. It is safe for
+// concurrent use and holds no lock across a round trip.
+type Store struct {
+	c          redis.UniversalClient
+	base       string // "PREFIX:{PREFIX}:"
+	prefix     string
+	timeout    time.Duration
+	failure    FailurePolicy
+	factor     int
+	probeEvery time.Duration
+	onFallback func(bool)
+	ban        ratelimit.BanPolicy
+	banArgs    []any
+	now        func() time.Time
+	mem        *ratelimit.Memory // FailoverMemory only
+
+	allow, penalize script
+
+	down      atomic.Bool
+	nextProbe atomic.Int64 // Unix ns
+	closeOnce sync.Once
+}
+
+var (
+	_ ratelimit.Store  = (*Store)(nil)
+	_ ratelimit.Banner = (*Store)(nil)
+)
+
+// New validates cfg and returns a store. It does not need Redis to be up:
+// the scripts are loaded on first use, and until Redis answers the failure
+// policy applies.
+func New(cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: Client is required", ErrBadConfig)
+	}
+	if !contextTimeouts(cfg.Client) {
+		return nil, fmt.Errorf("%w: Client must set ContextTimeoutEnabled, or go-redis ignores the "+
+			"per-call Timeout and a hung Redis holds requests for its socket timeouts", ErrBadConfig)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if err := checkPrefix(cfg.Prefix); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("%w: Timeout %s is negative", ErrBadConfig, cfg.Timeout)
+	case cfg.FallbackFactor < 0:
+		return nil, fmt.Errorf("%w: FallbackFactor %d is negative", ErrBadConfig, cfg.FallbackFactor)
+	case cfg.ProbeInterval < 0:
+		return nil, fmt.Errorf("%w: ProbeInterval %s is negative", ErrBadConfig, cfg.ProbeInterval)
+	case cfg.Failure != FailClosed && cfg.Failure != FailoverMemory:
+		return nil, fmt.Errorf("%w: unknown Failure %s", ErrBadConfig, cfg.Failure)
+	}
+	ban, err := cfg.Ban.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		c:          cfg.Client,
+		prefix:     cfg.Prefix,
+		base:       cfg.Prefix + ":{" + cfg.Prefix + "}:",
+		timeout:    cmp(cfg.Timeout, DefaultTimeout),
+		failure:    cfg.Failure,
+		factor:     cmp(cfg.FallbackFactor, DefaultFallbackFactor),
+		probeEvery: cmp(cfg.ProbeInterval, DefaultProbeInterval),
+		onFallback: cfg.OnFallback,
+		ban:        ban,
+		now:        cfg.Now,
+		allow:      newScript(allowSrc),
+		penalize:   newScript(penalizeSrc),
+	}
+	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Failure == FailoverMemory {
+		s.mem, err = ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.FallbackMaxKeys, Now: s.now, Ban: ban})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func cmp[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// contextTimeouts reports whether the client honours context deadlines on
+// socket I/O. Clients of unknown types are trusted.
+func contextTimeouts(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+func checkPrefix(p string) error {
+	if len(p) > maxPrefixLen {
+		return fmt.Errorf("%w: Prefix longer than %d bytes", ErrBadConfig, maxPrefixLen)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("%w: Prefix %q: only letters, digits, '-', '_' and '.'", ErrBadConfig, p)
+		}
+	}
+	return nil
+}
+
+// Close releases the fallback store. It does not close Client.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.mem != nil {
+			_ = s.mem.Close()
+		}
+	})
+	return nil
+}
+
+// Degraded reports whether the store is currently not deciding on Redis.
+func (s *Store) Degraded() bool { return s.down.Load() }
+
+// Allow implements ratelimit.Store in one EVALSHA.
+func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return ratelimit.Decision{}, fmt.Errorf("redisstore: %w", err)
+	}
+	if !s.tryRedis() {
+		return s.degradedAllow(ctx, rules, errors.New("waiting for the next probe"))
+	}
+	d, err := s.allowRedis(ctx, rules)
+	if err != nil {
+		if ctx.Err() != nil { // the caller gave up: says nothing about Redis
+			return ratelimit.Decision{}, fmt.Errorf("redisstore: %w", ctx.Err())
+		}
+		s.markDown()
+		return s.degradedAllow(ctx, rules, err)
+	}
+	s.markUp()
+	return d, nil
+}
+
+// Penalize implements ratelimit.Banner in one EVALSHA.
+func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("redisstore: %w", err)
+	}
+	if s.tryRedis() {
+		rctx, cancel := context.WithTimeout(ctx, s.timeout)
+		v, err := s.penalize.run(rctx, s.c, []string{s.banKey(key)}, s.banArgs...)
+		cancel()
+		if err == nil {
+			us, ok := v.(int64)
+			if !ok {
+				return 0, fmt.Errorf("%w: %T", ErrBadReply, v)
+			}
+			s.markUp()
+			return time.Duration(us) * time.Microsecond, nil
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("redisstore: %w", ctx.Err())
+		}
+		s.markDown()
+		if s.mem == nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	} else if s.mem == nil {
+		return 0, fmt.Errorf("%w: waiting for the next probe", ErrUnavailable)
+	}
+	return s.mem.Penalize(ctx, key)
+}
+
+// tryRedis reports whether this call should go to Redis: always while up;
+// while down, only for the one caller that wins the next probe slot.
+func (s *Store) tryRedis() bool {
+	if !s.down.Load() {
+		return true
+	}
+	now := s.now().UnixNano()
+	next := s.nextProbe.Load()
+	return now >= next && s.nextProbe.CompareAndSwap(next, now+int64(s.probeEvery))
+}
+
+func (s *Store) markDown() {
+	s.nextProbe.Store(s.now().UnixNano() + int64(s.probeEvery))
+	if !s.down.Swap(true) && s.onFallback != nil {
+		s.onFallback(true)
+	}
+}
+
+func (s *Store) markUp() {
+	if s.down.Load() && s.down.Swap(false) && s.onFallback != nil {
+		s.onFallback(false)
+	}
+}
+
+func (s *Store) degradedAllow(ctx context.Context, rules []ratelimit.Rule, cause error) (ratelimit.Decision, error) {
+	if s.mem == nil {
+		return ratelimit.Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
+	strict := make([]ratelimit.Rule, len(rules))
+	for i, r := range rules {
+		if !r.Limit.IsZero() {
+			r.Limit.Count = max(1, r.Limit.Count/s.factor)
+		}
+		strict[i] = r
+	}
+	d, err := s.mem.Allow(ctx, strict)
+	if err != nil {
+		return d, fmt.Errorf("%w: fallback: %w (redis: %w)", ErrUnavailable, err, cause)
+	}
+	return d, nil
+}
+
+func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelimit.Decision, error) {
+	keys := make([]string, 0, len(rules)+1)
+	args := make([]any, 1, 1+2*len(rules)+1)
+	idx := make([]int, 0, len(rules)) // rule index of each bucket key
+	var bans []any
+	for i := range rules {
+		r := &rules[i]
+		if !r.Limit.IsZero() {
+			keys = append(keys, s.ruleKey(r))
+			args = append(args, r.Limit.Count, max(1, r.Limit.Period.Microseconds()))
+			idx = append(idx, i)
+		}
+	}
+	args[0] = len(keys)
+	for i := range rules {
+		if rules[i].Tier == ratelimit.TierIP {
+			keys = append(keys, s.banKey(rules[i].Key))
+			bans = append(bans, i)
+		}
+	}
+	args = append(args, bans...)
+	if len(keys) == 0 {
+		return ratelimit.Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	v, err := s.allow.run(rctx, s.c, keys, args...)
+	cancel()
+	if err != nil {
+		return ratelimit.Decision{}, err
+	}
+	rep, ok := v.([]any)
+	if !ok || len(rep) != 6 {
+		return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	var n [6]int64
+	for i, x := range rep {
+		if n[i], ok = x.(int64); !ok {
+			return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+		}
+	}
+	// Bucket indexes from the script are positions among the non-zero
+	// rules; ban indexes are already rule indexes.
+	ruleOf := func(i int64) int {
+		if n[0] == 2 || i < 0 {
+			return int(i)
+		}
+		if int(i) >= len(idx) {
+			return -1
+		}
+		return idx[i]
+	}
+	d := ratelimit.Decision{
+		Allowed:    n[0] == 1,
+		Rule:       ruleOf(n[1]),
+		RetryAfter: time.Duration(n[2]) * time.Microsecond,
+		Remaining:  int(n[3]),
+		Reset:      time.Duration(n[4]) * time.Microsecond,
+		Banned:     n[0] == 2,
+		Tightest:   ruleOf(n[5]),
+	}
+	return d, nil
+}
+
+// script runs one Lua source by digest, loading it on NOSCRIPT (a Redis
+// restart or SCRIPT FLUSH) so the steady state is one EVALSHA per call.
+type script struct {
+	src, sha string
+}
+
+func newScript(src string) script {
+	sum := sha1.Sum([]byte(src)) // Redis names scripts by SHA-1; not a security use
+	return script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+func (sc *script) run(ctx context.Context, c redis.UniversalClient, keys []string, args ...any) (any, error) {
+	v, err := c.EvalSha(ctx, sc.sha, keys, args...).Result()
+	if err != nil && isNoScript(err) {
+		// EVAL both runs and caches the script for the next EVALSHA.
+		v, err = c.Eval(ctx, sc.src, keys, args...).Result()
+	}
+	return v, err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
