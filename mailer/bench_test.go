@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formguard/formguard/mailer/outbox"
 	mail "github.com/wneessen/go-mail"
 )
 
@@ -129,22 +128,5 @@ func BenchmarkCompose(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// BenchmarkEnqueue is the cost of a durable directory-spool enqueue
-// (write, fsync, rename, directory fsync).
-func BenchmarkEnqueue(b *testing.B) {
-	q, err := outbox.NewDir(outbox.DirConfig{Path: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer q.Close()
-	raw := make([]byte, 4<<10)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := q.Enqueue(context.Background(), &outbox.Message{From: "a@example.test", To: []string{"b@x.example"}, Raw: raw}); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
