@@ -72,6 +72,32 @@ func TestDemoLoads(t *testing.T) {
 	}
 }
 
+func TestDemoOriginsFollowListen(t *testing.T) {
+	for _, tc := range []struct{ listen, want string }{
+		{"127.0.0.1:9123", "http://127.0.0.1:9123 http://localhost:9123"},
+		{"0.0.0.0:80", "http://127.0.0.1:80 http://localhost:80"},
+		{"192.0.2.7:8080", "http://192.0.2.7:8080"},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			c, err := Load("", env(EnvListen, tc.listen))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(c.Site.Origins, " "); got != tc.want {
+				t.Errorf("origins %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// A config file's origins are never rewritten.
+	c, err := Parse("t.yaml", []byte(minimal), env(EnvListen, "127.0.0.1:9123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Site.Origins, " "); got != "https://example.test" {
+		t.Errorf("file origins rewritten: %q", got)
+	}
+}
+
 func TestFullExample(t *testing.T) {
 	c, err := Load("../../testdata/config/full.yaml", env(
 		"FG_TEST_SMTP_PASSWORD", "hunter2",

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -47,7 +49,7 @@ type Options struct {
 // applies the environment overrides, resolves secrets and validates.
 func Load(path string, opt Options) (*Config, error) {
 	if path == "" {
-		return Parse(DemoName, demo, opt)
+		return parse(DemoName, demo, opt, true)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -66,6 +68,10 @@ func Load(path string, opt Options) (*Config, error) {
 
 // Parse is Load for YAML already in memory; name labels errors.
 func Parse(name string, data []byte, opt Options) (*Config, error) {
+	return parse(name, data, opt, false)
+}
+
+func parse(name string, data []byte, opt Options, isDemo bool) (*Config, error) {
 	if opt.Getenv == nil {
 		opt.Getenv = os.LookupEnv
 	}
@@ -88,6 +94,9 @@ func Parse(name string, data []byte, opt Options) (*Config, error) {
 	}
 	p := &problems{file: name, root: &root, env: map[string]string{}}
 	cfg.applyEnv(opt.Getenv, p)
+	if isDemo && p.env["listen"] != "" {
+		cfg.demoOrigins()
+	}
 	cfg.applyDefaults()
 	cfg.resolveSecrets(opt.Getenv, p)
 	cfg.validate(p)
@@ -154,5 +163,22 @@ func (c *Config) resolveSecrets(getenv func(string) (string, bool), p *problems)
 			continue
 		}
 		resolveCaptcha("forms."+name+".captcha", f.Captcha)
+	}
+}
+
+// demoOrigins makes the demo's origins follow a FORMGUARD_LISTEN override,
+// so its page works on whatever port it is served from.
+func (c *Config) demoOrigins() {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return // validation reports it
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	c.Site.Origins = []string{"http://" + net.JoinHostPort(host, port)}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		c.Site.Origins = append(c.Site.Origins, "http://"+net.JoinHostPort("localhost", port))
 	}
 }

@@ -207,7 +207,7 @@ func (s *Server) deliverHandler(form string) http.Handler {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "delivery",
 			slog.String("form", form), slog.String("id", sub.ID),
 			slog.String("outcome", "queued"), slog.Int("recipients", len(sub.Recipients)),
-			slog.Duration("took", took))
+			slog.Float64("took_ms", ms(took)))
 		guard.WriteSuccess(w, r, sub)
 	})
 }
