@@ -14,7 +14,7 @@
 // CPU time (/proc/PID/stat utime+stime over the measured window) and peak
 // RSS (/proc/PID/status VmHWM) are its own. The run ends by itself.
 //
-//	cd bench && go run ./load [-duration 10s] [-conns 64] [-redis] [-profile DIR]
+//	cd bench && go run ./load [-duration 10s] [-conns 64] [-redis] [-rounds 3] [-profile DIR]
 package main
 
 import (
@@ -39,6 +39,7 @@ func main() {
 		duration = flag.Duration("duration", 10*time.Second, "measured window per mix and server")
 		warmup   = flag.Duration("warmup", 2*time.Second, "unmeasured load before each window")
 		conns    = flag.Int("conns", 64, "concurrent keep-alive connections")
+		rounds   = flag.Int("rounds", 1, "measure every server this many times, interleaved, and report the median round")
 		clients  = flag.Int("clients", 100_000, "distinct clients in the distinct mix (at most 131072)")
 		useRedis = flag.Bool("redis", false, "also measure guard with the Redis store (starts redis-server)")
 		redisTO  = flag.Duration("redis-timeout", 0, "the Redis store's per-call timeout (0: the store's default)")
@@ -71,7 +72,7 @@ func main() {
 	}
 
 	cfg := runConfig{
-		duration: *duration, warmup: *warmup, conns: *conns, clients: *clients,
+		duration: *duration, warmup: *warmup, conns: *conns, rounds: *rounds, clients: *clients,
 		redis: *useRedis, redisTO: *redisTO, logMode: *logMode, profDir: *profDir, workDir: *workDir, rsa: *rsaDur,
 	}
 	for _, n := range strings.Split(*mixList, ",") {
@@ -84,6 +85,8 @@ func main() {
 	switch {
 	case cfg.conns < 1 || cfg.conns > 10_000:
 		fatalf("-conns %d: want 1..10000", cfg.conns)
+	case cfg.rounds < 1 || cfg.rounds > 100:
+		fatalf("-rounds %d: want 1..100", cfg.rounds)
 	case cfg.clients < 1 || cfg.clients > 1<<17:
 		fatalf("-clients %d: want 1..131072", cfg.clients)
 	case cfg.duration <= 0 || cfg.duration > time.Hour:

@@ -14,6 +14,17 @@ func (m *measurement) rate() float64 { return float64(m.res.Requests) / m.res.El
 // ok2xx counts successful answers in the window.
 func (m *measurement) ok2xx() uint64 { return count2xx(m.res.Statuses) }
 
+// accounted returns the 2xx answers of the whole run (warm-up included)
+// and the messages the outbox can account for: still queued, or delivered.
+func (m *measurement) accounted() (ok, have uint64) {
+	ok = count2xx(m.warm) + m.ok2xx()
+	have = uint64(max(m.spoolFiles, 0))
+	if m.sink != nil {
+		have += m.sink.Messages
+	}
+	return ok, have
+}
+
 func count2xx(st map[int]uint64) uint64 {
 	var n uint64
 	for s, c := range st {
@@ -40,6 +51,15 @@ func (r *report) bare(mixName string) *measurement {
 		}
 	}
 	return nil
+}
+
+// rateCell is the median req/s, with the range over rounds when there
+// were several.
+func rateCell(m *measurement) string {
+	if len(m.rates) < 2 {
+		return fmt.Sprintf("%.0f", m.rate())
+	}
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", m.rate(), slices.Min(m.rates), slices.Max(m.rates))
 }
 
 func ratio(v, base float64) string {
@@ -78,7 +98,8 @@ func (r *report) markdown() string {
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), host, r.loadBefore, r.loadAfter)
 	fmt.Fprintf(&b, "Each cell: %s warm-up then %s measured, %d keep-alive connections, closed loop, "+
 		"load generator in the harness process, each server a separate child process started fresh. "+
-		"Decision log: %s.\n\n", c.warmup, c.duration, c.conns, c.logMode)
+		"Decision log: %s. %d round(s) per cell, servers interleaved; each cell is the round with the median req/s.\n\n",
+		c.warmup, c.duration, c.conns, c.logMode, c.rounds)
 	b.WriteString("| mix | server | req/s | × bare | p50 ms | p99 ms | p99.9 ms | × bare p99 | CPU s / 1k req | × bare | peak RSS MiB | × bare | allocs / req | KiB / req | others' CPU | answers |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, m := range r.ms {
@@ -101,8 +122,8 @@ func (r *report) markdown() string {
 		if m.server == "redis" {
 			rssCell = fmt.Sprintf("%.1f (redis %.1f)", rss, float64(m.redisRSSKB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n",
-			m.mix.title, m.server, rate, ratio(rate, bRate),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n",
+			m.mix.title, m.server, rateCell(m), ratio(rate, bRate),
 			ms(m.res.Lat.quantile(0.50)), ms(p99), ms(m.res.Lat.quantile(0.999)), ratio(float64(p99), bP99),
 			cpuCell, ratio(cpu, bCPU), rssCell, ratio(rss, bRSS), allocs, kib,
 			100*m.othersFrac, statuses(m.res.Statuses, m.res.Errors))
@@ -129,16 +150,19 @@ func (r *report) markdown() string {
 		if m.spoolFiles < 0 {
 			continue
 		}
-		ok := count2xx(m.warm) + m.ok2xx()
-		have := uint64(m.spoolFiles)
+		ok, have := m.accounted()
 		where := fmt.Sprintf("%d files in queue/", m.spoolFiles)
 		if m.sink != nil {
-			have += m.sink.Messages
 			where += fmt.Sprintf(" + %d delivered to the sink", m.sink.Messages)
 		}
 		verdict := "every 2xx answer is accounted for"
 		if have < ok {
 			verdict = "**LOST: fewer messages than 2xx answers**"
+		}
+		if m.roundsLost > 0 {
+			verdict += fmt.Sprintf("; **in %d other round(s) messages were LOST**", m.roundsLost)
+		} else if len(m.rates) > 1 {
+			verdict += fmt.Sprintf(" (checked in all %d rounds)", len(m.rates))
 		}
 		fmt.Fprintf(&b, "\nOutbox (%s, %s): %d 2xx answers (warm-up included), %d Deliver calls succeeded, %d failed; %s: %s.\n",
 			m.mix.name, m.server, ok, m.child.Queued, m.child.QueueErrs, where, verdict)

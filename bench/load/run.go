@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,12 +29,17 @@ type runConfig struct {
 	redisTO                   time.Duration
 	logMode, profDir, workDir string
 	rsa                       time.Duration
+	rounds                    int
 }
 
 // measurement is one (mix, server) cell of the report.
 type measurement struct {
 	mix    mix
 	server string
+	round  int
+	rates  []float64 // req/s of every round of this cell (set on the median)
+	// roundsLost counts the other rounds whose outbox missed a 2xx answer.
+	roundsLost int
 
 	res        loadResult     // the measured window
 	warm       map[int]uint64 // statuses during warm-up
@@ -85,19 +92,28 @@ func run(cfg runConfig) (*report, error) {
 		servers = append(servers, "redis")
 	}
 	for _, m := range cfg.mixes {
-		for _, s := range servers {
-			fmt.Fprintf(os.Stderr, "load: %s / %s: %s warm-up, %s measured, %d connections (load %s)\n",
-				m.name, s, cfg.warmup, cfg.duration, cfg.conns, loadAvg())
-			if rs != nil {
-				if err := rs.command("FLUSHALL"); err != nil {
-					return nil, err
+		// Rounds interleave the servers, so a change in the machine's load
+		// from other tenants hits every server alike; the report keeps
+		// each server's median round.
+		runs := map[string][]*measurement{}
+		for round := 1; round <= cfg.rounds; round++ {
+			for _, s := range servers {
+				fmt.Fprintf(os.Stderr, "load: %s / %s (round %d/%d): %s warm-up, %s measured, %d connections (load %s)\n",
+					m.name, s, round, cfg.rounds, cfg.warmup, cfg.duration, cfg.conns, loadAvg())
+				if rs != nil {
+					if err := rs.command("FLUSHALL"); err != nil {
+						return nil, err
+					}
 				}
+				ms, err := measure(self, cfg, m, s, rs, work, round)
+				if err != nil {
+					return nil, fmt.Errorf("%s / %s: %w", m.name, s, err)
+				}
+				runs[s] = append(runs[s], ms)
 			}
-			ms, err := measure(self, cfg, m, s, rs, work)
-			if err != nil {
-				return nil, fmt.Errorf("%s / %s: %w", m.name, s, err)
-			}
-			rep.ms = append(rep.ms, ms)
+		}
+		for _, s := range servers {
+			rep.ms = append(rep.ms, median(runs[s]))
 		}
 	}
 	if cfg.rsa > 0 {
@@ -108,14 +124,14 @@ func run(cfg runConfig) (*report, error) {
 	return rep, nil
 }
 
-func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, work string) (*measurement, error) {
+func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, work string, round int) (*measurement, error) {
 	args := []string{"-serve", server, "-mix", m.name, "-log", cfg.logMode}
 	if server == "redis" {
 		args = append(args, "-redis-addr", rs.addr, "-redis-timeout", cfg.redisTO.String())
 	}
 	spool := ""
 	if m.deliver != "" && server != "bare" {
-		spool = filepath.Join(work, m.name+"-"+server)
+		spool = filepath.Join(work, fmt.Sprintf("%s-%s-%d", m.name, server, round))
 		args = append(args, "-spool", spool)
 	}
 	var sk *child
@@ -128,7 +144,7 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 		args = append(args, "-smtp-addr", sk.addr)
 	}
 	if cfg.profDir != "" {
-		base := filepath.Join(cfg.profDir, m.name+"-"+server)
+		base := filepath.Join(cfg.profDir, fmt.Sprintf("%s-%s-%d", m.name, server, round))
 		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
 	}
 	c, err := startChild(self, args...)
@@ -137,7 +153,7 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 	}
 	defer c.kill()
 
-	ms := &measurement{mix: m, server: server, spoolFiles: -1}
+	ms := &measurement{mix: m, server: server, spoolFiles: -1, round: round}
 	next := m.build(c.addr, cfg.clients)
 	var seq atomic.Uint64
 	if cfg.warmup > 0 {
@@ -221,6 +237,21 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 		}
 	}
 	return ms, nil
+}
+
+// median returns the round with the median req/s, carrying every
+// round's rate for the report.
+func median(ms []*measurement) *measurement {
+	sorted := slices.Clone(ms)
+	slices.SortFunc(sorted, func(a, b *measurement) int { return cmp.Compare(a.rate(), b.rate()) })
+	m := sorted[(len(sorted)-1)/2]
+	for _, x := range ms {
+		m.rates = append(m.rates, x.rate())
+		if ok, have := x.accounted(); x != m && x.spoolFiles >= 0 && have < ok {
+			m.roundsLost++
+		}
+	}
+	return m
 }
 
 // child is a -serve process of this binary.
