@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -16,13 +17,19 @@ import (
 	mail "github.com/wneessen/go-mail"
 )
 
-// BenchmarkThroughput measures messages per second, DKIM-signed, into a
-// loopback SMTP sink, across all cores. pooled/* is Mailer.Compose
-// (template, go-mail build, DKIM sign, policy check) then SMTP.Send over the
-// connection pool; dial-per-message/* is the same kind of go-mail message
-// (built by the same code) signed by go-mail while it is sent with go-mail's
-// Client.DialAndSend, one connection per message; rsa2048-sign-ceiling is rsa.SignPKCS1v15 alone,
-// the upper bound for any RSA-2048 signing pipeline on this machine. Run:
+// BenchmarkThroughput measures DKIM-signed messages per second into a
+// loopback SMTP sink (emersion/go-smtp, in process, so its CPU counts
+// too), across all cores:
+//
+//   - pooled/<link>/<key>: Mailer.Compose (template, go-mail build, DKIM
+//     sign, policy check), then SMTP.Send over the connection pool;
+//   - dial-per-message/<link>/<key>: the same composed go-mail message,
+//     signed by go-mail while go-mail's Client.DialAndSend sends it on a
+//     new connection (EHLO, STARTTLS when the link is starttls, QUIT);
+//   - rsa2048-sign-ceiling: rsa.SignPKCS1v15 alone, the upper bound for any
+//     RSA-2048 signing pipeline on this machine.
+//
+// <link> is plain or starttls (a P-256 certificate, TLS 1.3). Run:
 //
 //	go test ./mailer -run '^$' -bench Throughput -benchtime 3s
 func BenchmarkThroughput(b *testing.B) {
@@ -33,69 +40,81 @@ func BenchmarkThroughput(b *testing.B) {
 		{"ed25519", loadKey(b, "ed25519.pem")},
 		{"rsa2048", loadKey(b, "rsa2048.pkcs8.pem")},
 	}
-	for _, k := range keys {
-		b.Run("pooled/"+k.name, func(b *testing.B) {
-			relay := newSink(b, "")
-			relay.discard = true
-			tr, err := NewSMTP(SMTPConfig{Addr: relay.Addr, HELO: "web.example.test", PoolSize: 8})
-			if err != nil {
-				b.Fatal(err)
-			}
-			f := newFixture(b, "", tr, k.key, nil)
-			var n atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					msgs, err := f.m.Compose(contact("sub-" + strconv.FormatInt(n.Add(1), 10)))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if err := tr.Send(context.Background(), Envelope{From: msgs[0].From, To: msgs[0].To}, msgs[0].Raw); err != nil {
-						b.Error(err)
-						return
-					}
+	srvTLS, cliTLS := selfSigned(b)
+	links := []struct {
+		name     string
+		srv, cli *tls.Config
+	}{{"plain", nil, nil}, {"starttls", srvTLS, cliTLS}}
+	for _, link := range links {
+		for _, k := range keys {
+			b.Run("pooled/"+link.name+"/"+k.name, func(b *testing.B) {
+				relay := benchSink(b, link.srv)
+				cfg := SMTPConfig{Addr: relay.Addr, HELO: "web.example.test", PoolSize: 8}
+				if link.cli != nil {
+					cfg.TLS, cfg.TLSConfig = TLSStartTLS, link.cli
 				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
-		b.Run("dial-per-message/"+k.name, func(b *testing.B) {
-			relay := newSink(b, "")
-			relay.discard = true
-			f := newFixture(b, "", TransportFunc(func(context.Context, Envelope, []byte) error { return nil }), k.key, nil)
-			var n atomic.Int64
-			host, portStr, _ := net.SplitHostPort(relay.Addr)
-			port, _ := strconv.Atoi(portStr)
-			b.ReportAllocs()
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				c, err := mail.NewClient(host, mail.WithPort(port), mail.WithTLSPolicy(mail.NoTLS),
-					mail.WithHELO("web.example.test"))
+				tr, err := NewSMTP(cfg)
 				if err != nil {
-					b.Error(err)
-					return
+					b.Fatal(err)
 				}
-				for pb.Next() {
-					// The same composition as pooled/*; go-mail signs it
-					// while sending.
-					built, err := f.m.build(contact("sub-" + strconv.FormatInt(n.Add(1), 10)))
+				f := newFixture(b, "", tr, k.key, nil)
+				var n atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						msgs, err := f.m.Compose(contact("sub-" + strconv.FormatInt(n.Add(1), 10)))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if err := tr.Send(context.Background(), Envelope{From: msgs[0].From, To: msgs[0].To}, msgs[0].Raw); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			})
+			b.Run("dial-per-message/"+link.name+"/"+k.name, func(b *testing.B) {
+				relay := benchSink(b, link.srv)
+				f := newFixture(b, "", TransportFunc(func(context.Context, Envelope, []byte) error { return nil }), k.key, nil)
+				var n atomic.Int64
+				host, portStr, _ := net.SplitHostPort(relay.Addr)
+				port, _ := strconv.Atoi(portStr)
+				opts := []mail.Option{mail.WithPort(port), mail.WithHELO("web.example.test"), mail.WithTLSPolicy(mail.NoTLS)}
+				if link.cli != nil {
+					opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory), mail.WithTLSConfig(link.cli))
+				}
+				b.ReportAllocs()
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					// One Client per goroutine: DialAndSend keeps its
+					// connection in the Client.
+					c, err := mail.NewClient(host, opts...)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					m := built[0].msg
-					m.SetDKIM(f.m.dkim.signer(testDomain, time.Now))
-					if err := c.DialAndSend(m); err != nil {
-						b.Error(err)
-						return
+					for pb.Next() {
+						built, err := f.m.build(contact("sub-" + strconv.FormatInt(n.Add(1), 10)))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						m := built[0].msg
+						m.SetDKIM(f.m.dkim.signer(testDomain, time.Now))
+						if err := c.DialAndSend(m); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-				}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
+		}
 	}
 	b.Run("rsa2048-sign-ceiling", func(b *testing.B) {
 		key := loadKey(b, "rsa2048.pkcs8.pem").(*rsa.PrivateKey)
@@ -113,6 +132,15 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
+}
+
+// benchSink is a sink that counts instead of keeping messages, offering
+// STARTTLS when srvTLS is set.
+func benchSink(b *testing.B, srvTLS *tls.Config) *sink {
+	relay := newSink(b, "")
+	relay.discard = true
+	relay.srv.TLSConfig = srvTLS
+	return relay
 }
 
 // BenchmarkCompose is the per-message CPU cost without the network.
