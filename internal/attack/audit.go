@@ -89,14 +89,14 @@ type Request struct {
 	ID     int
 	Class  string
 	Form   string
-	Status int    // HTTP status; 0 when the request failed below HTTP
+	Status int // HTTP status; 0 when the request failed below HTTP
 	// SuccessRedirect is a 303 to a page other than the error page: the
 	// success answer to a plain HTML post.
 	SuccessRedirect bool
 	// Sent and Done bracket the exchange.
 	Sent, Done time.Time
-	SubID  string // submission ID from a JSON success answer
-	Marker string // token put in the visitor's message, "" when none
+	SubID      string // submission ID from a JSON success answer
+	Marker     string // token put in the visitor's message, "" when none
 	// Legit requests must be accepted and delivered to every address in
 	// Allowed (share) or to the form's recipients (contact).
 	Legit bool

@@ -280,7 +280,10 @@ func genRecipientStuffing(e *Env) []Batch {
 	// Address syntax that smuggles extra recipients.
 	for _, f := range []func(r *Request) string{
 		func(r *Request) string { v := victims(r, 1); return "Friend <" + v[0] + ">" },
-		func(r *Request) string { v := victims(r, 2); return "undisclosed-recipients: " + v[0] + ", " + v[1] + ";" },
+		func(r *Request) string {
+			v := victims(r, 2)
+			return "undisclosed-recipients: " + v[0] + ", " + v[1] + ";"
+		},
 		func(r *Request) string { v := victims(r, 1); return "\"a@b.test, " + v[0] + "\" <" + v[0] + ">" },
 		func(r *Request) string { v := victims(r, 1); return v[0] + " (comment)" },
 		func(r *Request) string { v := victims(r, 1); return "<@relay.test:" + v[0] + ">" },
@@ -294,7 +297,9 @@ func genRecipientStuffing(e *Env) []Batch {
 	// The site's own address next to its IDN look-alike (Cyrillic а):
 	// within the cap, so a share form may mail both, but only those.
 	share(func(r *Request) []KV { return []KV{{"to", ContactTo + ", support@exаmple.test"}} }, e.encs(),
-		func(r *Request) []string { return []string{ContactTo, "support@exаmple.test", "support@xn--exmple-4nf.test"} })
+		func(r *Request) []string {
+			return []string{ContactTo, "support@exаmple.test", "support@xn--exmple-4nf.test"}
+		})
 	// IDN look-alikes over the cap (refused), and one honest IDN within it
 	// (may be delivered, in Unicode or punycode form).
 	share(func(r *Request) []KV {

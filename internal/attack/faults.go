@@ -56,7 +56,9 @@ func (f *FaultResult) check(name string, ok bool, format string, a ...any) {
 	f.Checks = append(f.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, a...)})
 }
 
-func (f *FaultResult) fact(format string, a ...any) { f.Facts = append(f.Facts, fmt.Sprintf(format, a...)) }
+func (f *FaultResult) fact(format string, a ...any) {
+	f.Facts = append(f.Facts, fmt.Sprintf(format, a...))
+}
 
 // OK reports every check passed and the audit found nothing.
 func (f *FaultResult) OK() bool {

@@ -260,7 +260,9 @@ func soakGenerators() []func(e *Env, slot int) *Attempt {
 			r.Sender = visitor(r)
 			return pooled(e.Post(r, EncForm, append(shareBase(r, e), KV{"to", strings.Join(victims(r, ShareMax+1), ",")})...), e, slot)
 		},
-		func(e *Env, slot int) *Attempt { return pooled(e.LegitShare("soak/legit", EncMultipart, 1+slot%ShareMax), e, slot) },
+		func(e *Env, slot int) *Attempt {
+			return pooled(e.LegitShare("soak/legit", EncMultipart, 1+slot%ShareMax), e, slot)
+		},
 		func(e *Env, slot int) *Attempt {
 			r := e.NewRequest("soak/markup", ContactForm)
 			r.Sender = visitor(r)
