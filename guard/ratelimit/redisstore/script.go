@@ -3,7 +3,9 @@ package redisstore
 // Times inside the scripts are microseconds of Redis's clock (TIME): small
 // enough (about 2^51 today) for Lua's doubles to hold exactly.
 
-// allowSrc decides one request.
+// allowSrc decides one request. It does only what must happen next to
+// the data; remaining budgets and the tightest rule are worked out by the
+// caller from the reply.
 //
 // KEYS[1..n]      bucket keys (TAT values), one per rule
 // KEYS[n+1..]     ban keys, one per TierIP rule
@@ -11,8 +13,10 @@ package redisstore
 // ARGV[2i, 2i+1]  Count and Period (µs) of rule i (1-based)
 // ARGV[2n+1+j]    0-based rule index of ban key j
 //
-// Reply: {status, rule, retry µs, remaining, reset µs, tightest} with
-// status 1 admitted, 0 refused by a limit, 2 refused by a ban.
+// Reply: {status, rule, retry µs, d1 .. dn} with status 1 admitted, 0
+// refused by a limit (rule is the first refusing bucket, 0-based), 2
+// refused by a ban (rule is the ban's rule index, retry its remainder), and
+// di = TAT - now of bucket i after the decision, in whole µs rounded up.
 const allowSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -21,59 +25,46 @@ local n = tonumber(ARGV[1])
 for j = n + 1, #KEYS do
   local u = tonumber(redis.call('HGET', KEYS[j], 'u')) or 0
   if u > now then
-    local r = tonumber(ARGV[2 * n + 1 + (j - n)])
-    return {2, r, u - now, 0, u - now, r}
+    return {2, tonumber(ARGV[2 * n + 1 + (j - n)]), u - now}
   end
 end
 
 local tat, orig = {}, {}
-local refused, retry, refRem, refReset = -1, 0, 0, 0
+local refused, retry = -1, 0
 for i = 1, n do
   local k = KEYS[i]
-  local count = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
+  local step = tonumber(ARGV[2 * i + 1]) / tonumber(ARGV[2 * i])
   local cur = tat[k]
   if cur == nil then
     cur = tonumber(redis.call('GET', k)) or 0
     if cur < now then cur = now end
     orig[k] = cur
   end
-  local wait = cur + period / count - period - now
+  -- GCRA: admitted when the new TAT is at most one period ahead of now
+  local wait = cur + step - tonumber(ARGV[2 * i + 1]) - now
   if wait > 0.001 then
-    if refused < 0 then
-      -- report the stored state: a refusal changes nothing
-      refused = i - 1
-      refRem = math.floor((now + period - orig[k]) / (period / count) + 0.000001)
-      refReset = orig[k] - now
-    end
+    if refused < 0 then refused = i - 1 end
     if wait > retry then retry = wait end
-    tat[k] = cur
-  else
-    tat[k] = cur + period / count
   end
+  tat[k] = cur + step
 end
+
+local reply = {1, -1, 0}
+local final = tat
 if refused >= 0 then
-  return {0, refused, math.ceil(retry - 0.001), refRem, math.ceil(refReset - 0.001), refused}
-end
-
-for k, v in pairs(tat) do
-  local ttl = math.ceil((v - now) / 1000)
-  if ttl < 1 then ttl = 1 end
-  redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
-end
-
-local best, bestRem, bestReset = -1, 0, 0
-for i = 1, n do
-  local count = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
-  local v = tat[KEYS[i]]
-  local rem = math.floor((now + period - v) / (period / count) + 0.000001)
-  local reset = math.ceil(v - now - 0.001)
-  if best < 0 or rem < bestRem or (rem == bestRem and reset > bestReset) then
-    best, bestRem, bestReset = i - 1, rem, reset
+  reply = {0, refused, math.ceil(retry - 0.001)}
+  final = orig -- a refusal changes nothing
+else
+  for k, v in pairs(tat) do
+    local ttl = math.ceil((v - now) / 1000)
+    if ttl < 1 then ttl = 1 end
+    redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
   end
 end
-return {1, -1, 0, bestRem, bestReset, best}
+for i = 1, n do
+  reply[3 + i] = math.ceil(final[KEYS[i]] - now - 0.001)
+end
+return reply
 `
 
 // penalizeSrc records one offence against a ban key and returns the ban in

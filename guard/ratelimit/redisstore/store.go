@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -357,35 +358,53 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
+	return decode(v, rules, idx)
+}
+
+// decode turns the script's reply into a Decision; idx maps the script's
+// bucket positions back to indexes into rules.
+func decode(v any, rules []ratelimit.Rule, idx []int) (ratelimit.Decision, error) {
 	rep, ok := v.([]any)
-	if !ok || len(rep) != 6 {
+	if !ok || len(rep) < 3 {
 		return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	var n [6]int64
+	n := make([]int64, len(rep))
 	for i, x := range rep {
 		if n[i], ok = x.(int64); !ok {
 			return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 		}
 	}
-	// Bucket indexes from the script are positions among the non-zero
-	// rules; ban indexes are already rule indexes.
-	ruleOf := func(i int64) int {
-		if n[0] == 2 || i < 0 {
-			return int(i)
+	status, at, retry := n[0], n[1], time.Duration(n[2])*time.Microsecond
+	if status == 2 { // banned: at is already a rule index
+		if at < 0 || int(at) >= len(rules) {
+			return ratelimit.Decision{}, fmt.Errorf("%w: ban index %d", ErrBadReply, at)
 		}
-		if int(i) >= len(idx) {
-			return -1
-		}
-		return idx[i]
+		return ratelimit.Decision{Rule: int(at), Tightest: int(at), RetryAfter: retry, Reset: retry, Banned: true}, nil
 	}
-	d := ratelimit.Decision{
-		Allowed:    n[0] == 1,
-		Rule:       ruleOf(n[1]),
-		RetryAfter: time.Duration(n[2]) * time.Microsecond,
-		Remaining:  int(n[3]),
-		Reset:      time.Duration(n[4]) * time.Microsecond,
-		Banned:     n[0] == 2,
-		Tightest:   ruleOf(n[5]),
+	ds := n[3:]
+	if (status != 0 && status != 1) || len(ds) != len(idx) || (status == 0 && (at < 0 || int(at) >= len(idx))) {
+		return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	// budget left on bucket i: whole emission intervals between its TAT
+	// and one period from now.
+	budget := func(i int) (int, time.Duration) {
+		l := rules[idx[i]].Limit
+		period := float64(max(1, l.Period.Microseconds()))
+		d := float64(ds[i])
+		rem := int(math.Floor((period-d)/(period/float64(l.Count)) + 1e-6))
+		return max(0, min(rem, l.Count)), time.Duration(ds[i]) * time.Microsecond
+	}
+	d := ratelimit.Decision{Allowed: status == 1, Rule: -1, Tightest: -1, RetryAfter: retry}
+	if status == 0 {
+		d.Rule, d.Tightest = idx[at], idx[at]
+		d.Remaining, d.Reset = budget(int(at))
+		return d, nil
+	}
+	for i := range idx {
+		rem, reset := budget(i)
+		if d.Tightest < 0 || rem < d.Remaining || (rem == d.Remaining && reset > d.Reset) {
+			d.Tightest, d.Remaining, d.Reset = idx[i], rem, reset
+		}
 	}
 	return d, nil
 }
