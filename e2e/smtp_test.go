@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/formguard/formguard/internal/attack"
+	"github.com/formguard/formguard/internal/testutil"
 )
 
 // smtpConfig delivers to a loopback SMTP server; REDIS is replaced with a
@@ -187,3 +188,10 @@ func runSMTPScenario(t *testing.T, redisURL string) {
 }
 
 func TestSMTPDeliveryMemory(t *testing.T) { runSMTPScenario(t, "") }
+
+// The same scenario with redis_url set: limits, the replay cache and the
+// outbox live in a real redis-server, with no other config change.
+func TestSMTPDeliveryRedis(t *testing.T) {
+	r := testutil.StartRedis(t)
+	runSMTPScenario(t, r.URL())
+}

@@ -137,6 +137,11 @@ type Site struct {
 type GlobalLimits struct {
 	// Global caps submissions across all forms. Default guard.DefaultGlobal.
 	Global Limit `yaml:"global"`
+	// RedisFallback, with redis_url set, decides from a local in-memory
+	// store with every limit divided by 4 while Redis is unreachable.
+	// Default false: refuse posts with 503 limiter_unavailable until Redis
+	// answers again (fail closed, never open).
+	RedisFallback bool `yaml:"redis_fallback"`
 }
 
 // Mail configures how mail is built and delivered.

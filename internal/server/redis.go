@@ -2,18 +2,21 @@ package server
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/ratelimit"
+	"github.com/formguard/formguard/guard/ratelimit/redisstore"
 	"github.com/formguard/formguard/internal/config"
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
-// redisParts are what redis_url switches to Redis.
+// redisParts are what redis_url switches to Redis: rate limits (one Lua
+// call per decision), the single-use token cache and the outbox (a stream
+// shared by every instance).
 type redisParts struct {
 	client *redis.Client
 	store  ratelimit.Store
@@ -21,9 +24,53 @@ type redisParts struct {
 	queue  outbox.Queue
 }
 
-// openRedis is wired to guard/ratelimit/redisstore once that package has
-// landed; until then redis_url is refused at start rather than silently
-// running with per-process limits.
-func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger, onFallback func(bool)) (*redisParts, error) {
-	return nil, errors.New("server: redis_url: the Redis rate-limit store is not available in this build yet; unset redis_url")
+// openRedis connects to cfg.RedisURL and builds the Redis-backed parts. A
+// Redis that does not answer at start-up is an error: the service starts
+// only when it can keep its promises.
+func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (rp *redisParts, err error) {
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("server: redis_url: %v", err)
+	}
+	// Per-call timeouts must bound socket I/O, and the limiter must never
+	// retry a script whose reply was lost (it would consume twice).
+	ropt.ContextTimeoutEnabled = true
+	ropt.MaxRetries = -1
+	client := redis.NewClient(ropt)
+	defer func() {
+		if err != nil {
+			_ = client.Close()
+		}
+	}()
+	pctx, cancel := context.WithTimeout(ctx, RedisStartTimeout)
+	err = client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("server: redis at %s does not answer: %w", ropt.Addr, err)
+	}
+	failure := redisstore.FailClosed
+	if cfg.Limits.RedisFallback {
+		failure = redisstore.FailoverMemory
+	}
+	store, err := redisstore.New(redisstore.Config{
+		Client: client, Prefix: RedisPrefix, Failure: failure, Now: opt.Now,
+		OnFallback: func(active bool) {
+			if active {
+				log.Warn("rate limits: redis unreachable", "policy", failure.String())
+			} else {
+				log.Info("rate limits: redis answers again")
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, RedisStartTimeout)
+	queue, err := outbox.NewRedis(qctx, outbox.RedisConfig{Client: client, Stream: RedisPrefix + ":outbox", Now: opt.Now})
+	cancel()
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return &redisParts{client: client, store: store, replay: redisstore.NewReplayCache(client, RedisPrefix), queue: queue}, nil
 }

@@ -110,14 +110,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 
 	var replay captcha.ReplayCache
 	var queue outbox.Queue
-	fallback := false
-	var fbMu sync.Mutex
 	if cfg.RedisURL != "" {
-		rp, err := openRedis(ctx, cfg, opt, s.log, func(active bool) {
-			fbMu.Lock()
-			fallback = active
-			fbMu.Unlock()
-		})
+		rp, err := openRedis(ctx, cfg, opt, s.log)
 		if err != nil {
 			return nil, err
 		}
@@ -166,9 +160,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 			return OutboxStats{Depth: st.Depth, Dead: st.Dead, OldestAge: st.OldestAge}, err
 		},
 		StoreFallback: func() bool {
-			fbMu.Lock()
-			defer fbMu.Unlock()
-			return fallback
+			d, ok := s.store.(interface{ Degraded() bool })
+			return ok && d.Degraded()
 		},
 	})
 

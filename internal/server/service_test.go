@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/formguard/formguard/internal/config"
+	"github.com/formguard/formguard/internal/testutil"
 )
 
 // syncBuffer is a log sink safe for the service's goroutines.
@@ -197,5 +198,77 @@ func TestServiceShutdownFinishesInFlight(t *testing.T) {
 	q, _ := filepath.Glob(filepath.Join(svc.cfg.Mail.OutboxDir, "queue", "*"))
 	if n+len(q) != 1 {
 		t.Fatalf("after shutdown: %d .eml + %d queued, want exactly 1", n, len(q))
+	}
+}
+
+func TestServiceWithRedis(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for _, tc := range []struct {
+		name     string
+		fallback bool
+		// what a post gets while Redis is down
+		wantDown int
+		wantCode string
+	}{
+		{"with redis down the limiter fails closed", false, http.StatusServiceUnavailable, "limiter_unavailable"},
+		// The fallback store admits the post, but the outbox is in Redis
+		// too: nothing is accepted that is not durably queued.
+		{"with redis down and redis_fallback the outbox still refuses", true, http.StatusServiceUnavailable, "outbox_unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.Restart(t) // empty data set for each case
+			cfg := serviceConfig + "redis_url: " + r.URL() + "\n"
+			if tc.fallback {
+				cfg += "limits: {redis_fallback: true}\n"
+			}
+			base, svc, logs, _ := startService(t, cfg)
+			postHello := func(msg string) (int, string) {
+				req, _ := http.NewRequest("POST", base+"/f/hello", strings.NewReader(url.Values{
+					"name": {"Ada"}, "email": {"ada@example.org"}, "message": {msg}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Origin", "http://site.test")
+				req.Header.Set("Accept", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			if code, b := postHello("via redis"); code != 200 {
+				t.Fatalf("post: %d %s", code, b)
+			}
+			waitFor(t, "the .eml file", func() bool { return len(emlFiles(t, svc.SentDir())) == 1 })
+			resp, err := http.Get(base + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(b), `"redis":"ok"`) {
+				t.Fatalf("/readyz: %d %s", resp.StatusCode, b)
+			}
+			if !strings.Contains(logs.String(), `"limits":"redis"`) {
+				t.Errorf("start-up log does not say limits are in redis")
+			}
+			r.Stop()
+			code, b2 := postHello("while redis is down")
+			if code != tc.wantDown {
+				t.Errorf("post while redis is down: %d %s, want %d", code, b2, tc.wantDown)
+			}
+			if !strings.Contains(b2, `"code":"`+tc.wantCode+`"`) {
+				t.Errorf("post while redis is down: %s, want code %s", b2, tc.wantCode)
+			}
+			resp, err = http.Get(base + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("/readyz with redis down: %d", resp.StatusCode)
+			}
+			r.Restart(t)
+		})
 	}
 }
