@@ -22,15 +22,15 @@ const (
 // DefaultCanonicalization is used when DKIM.Canonicalization is empty.
 const DefaultCanonicalization = Relaxed
 
-// SignedHeaders are the fields every signature covers (RFC 6376 5.4.1:
+// signedHeaders are the fields every signature covers (RFC 6376 5.4.1:
 // From is required; the rest are the ones a forger would change).
-var SignedHeaders = []string{"From", "Reply-To", "To", "Subject", "Date",
+var signedHeaders = []string{"From", "Reply-To", "To", "Subject", "Date",
 	"Message-ID", "MIME-Version", "Content-Type", "Auto-Submitted"}
 
-// OversignedHeaders are listed once more than they occur, so a relay or
+// oversignedHeaders are listed once more than they occur, so a relay or
 // forger cannot add a second instance without breaking the signature
 // (RFC 6376 5.4.2, 8.15).
-var OversignedHeaders = []string{"From", "Subject", "Reply-To"}
+var oversignedHeaders = []string{"From", "Subject", "Reply-To"}
 
 // DKIM configures signing (RFC 6376, and RFC 8463 for Ed25519). The
 // signing domain d= is always the From domain, Config.Domain.
@@ -79,8 +79,8 @@ func (d *DKIM) signer(domain string, now func() time.Time) *mail.DKIMSigner {
 	}
 	s.HeaderCanonicalization(c)
 	s.BodyCanonicalization(c)
-	s.SignHeaders(SignedHeaders...)
-	s.OversignHeaders(OversignedHeaders...)
+	s.SignHeaders(signedHeaders...)
+	s.OversignHeaders(oversignedHeaders...)
 	s.NowFunc = now
 	return s
 }
