@@ -71,7 +71,6 @@ func serve(o serveOpts) error {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       30 * time.Second,
-		ErrorLog:          nil,
 	}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Printf("listening %s\n", ln.Addr())
@@ -250,11 +249,17 @@ func newMailer(o serveOpts, log *slog.Logger) (*mailer.Mailer, error) {
 		q.Close()
 		return nil, err
 	}
-	return mailer.New(mailer.Config{
+	m, err := mailer.New(mailer.Config{
 		Domain: siteDomain, SiteName: "Example", From: "no-reply@" + siteDomain, Bounce: "bounces@" + siteDomain,
 		DKIM:      mailer.DKIM{Selector: "s1", Signer: key},
 		Transport: tr, Outbox: q, Logger: log,
 	})
+	if err != nil {
+		tr.Close()
+		q.Close()
+		return nil, err
+	}
+	return m, nil
 }
 
 // lifted is a limit no run of this harness reaches.
