@@ -41,6 +41,7 @@ type sink struct {
 	// discard counts messages instead of keeping them (benchmarks).
 	discard bool
 	count   int
+	stages  map[string]int // calls per stage, for reject
 }
 
 func newSink(tb testing.TB, addr string) *sink {
@@ -109,17 +110,19 @@ type session struct {
 	to     []string
 }
 
-var stageCount sync.Map // stage -> *atomic.Int64, per sink via key prefix
-
 func (ss *session) check(stage string) error {
 	ss.s.mu.Lock()
 	f := ss.s.reject
+	if ss.s.stages == nil {
+		ss.s.stages = map[string]int{}
+	}
+	ss.s.stages[stage]++
+	n := ss.s.stages[stage]
 	ss.s.mu.Unlock()
 	if f == nil {
 		return nil
 	}
-	v, _ := stageCount.LoadOrStore(ss.s.Addr+stage, new(atomic.Int64))
-	return f(stage, int(v.(*atomic.Int64).Add(1)))
+	return f(stage, n)
 }
 
 func (ss *session) AuthMechanisms() []string {
