@@ -90,7 +90,11 @@ func main() {
 	results := make([]result, len(ws)*len(contenders))
 	for round := range *rounds {
 		for wi, w := range ws {
-			for ci, c := range contenders {
+			// Rotate who goes first each round: the first measurement
+			// after a workload switch tends to run slow.
+			for cj := range contenders {
+				ci := (cj + round) % len(contenders)
+				c := contenders[ci]
 				if *match != "" && !strings.Contains(w.name+" "+c.name, *match) {
 					results[wi*len(contenders)+ci].err = errSkipped
 					continue
