@@ -393,8 +393,12 @@ func TestRedisDown(t *testing.T) {
 			if !s.Degraded() {
 				t.Error("Degraded() = false while Redis is down")
 			}
-			if _, err := s.Penalize(ctx, "ip"); policy == FailClosed && !errors.Is(err, ErrUnavailable) {
-				t.Errorf("Penalize while down: %v", err)
+			_, err := s.Penalize(ctx, "ip")
+			switch {
+			case policy == FailClosed && !errors.Is(err, ErrUnavailable):
+				t.Errorf("Penalize while down: %v, want ErrUnavailable", err)
+			case policy == FailoverMemory && err != nil:
+				t.Errorf("Penalize while down: %v, want it recorded locally", err)
 			}
 
 			r.Restart(t)
@@ -555,6 +559,24 @@ func TestRedisDownAtStartFailsClosed(t *testing.T) {
 	s := newStore(t, Config{Client: c})
 	d, err := s.Allow(context.Background(), []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "k", Limit: lim("1/h")}})
 	if !errors.Is(err, ErrUnavailable) || d.Allowed {
+		t.Fatalf("%+v %v", d, err)
+	}
+}
+
+func TestCallerCancelDoesNotMarkRedisDown(t *testing.T) {
+	r := testutil.StartRedis(t)
+	var events atomic.Int64
+	s := newStore(t, Config{Client: newClient(t, r), OnFallback: func(bool) { events.Add(1) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rules := []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "k", Limit: lim("1/h")}}
+	if _, err := s.Allow(ctx, rules); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Allow with a cancelled context: %v", err)
+	}
+	if s.Degraded() || events.Load() != 0 {
+		t.Fatal("a caller giving up was taken for a Redis outage")
+	}
+	if d, err := s.Allow(context.Background(), rules); err != nil || !d.Allowed {
 		t.Fatalf("%+v %v", d, err)
 	}
 }
