@@ -17,6 +17,9 @@ const (
 	DefaultMaxDelay     = time.Hour
 	DefaultMaxAge       = 72 * time.Hour // then the message is dead-lettered
 	DefaultPollInterval = time.Second
+	// MinRetryDelay is the shortest wait before a retry (or BaseDelay, if
+	// shorter).
+	MinRetryDelay = time.Second
 	// DefaultOpTimeout bounds each queue operation and delivery attempt.
 	DefaultOpTimeout = 2 * time.Minute
 )
@@ -214,10 +217,16 @@ func (w *Worker) runOnce(ctx context.Context) int {
 
 // Process claims and handles every message due now, in the caller's
 // goroutine, and returns how many it handled. It serves tools (a
-// "flush the outbox" command) and deterministic tests.
+// "flush the outbox" command) and deterministic tests. It stops after
+// Depth+1 attempts, so a message that becomes due again at once cannot keep
+// it busy.
 func (w *Worker) Process(ctx context.Context) int {
+	st, err := w.cfg.Queue.Stats(ctx, w.cfg.Now())
+	if err != nil {
+		return 0
+	}
 	total := 0
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && total <= st.Depth {
 		n := w.runOnce(ctx)
 		if n == 0 {
 			break
@@ -279,7 +288,10 @@ func (w *Worker) Backoff(n int) time.Duration {
 			window = d
 		}
 	}
-	return time.Duration(w.cfg.Jitter() * float64(window))
+	// A floor keeps a zero draw from making the message due at once, which
+	// would spin a worker against a relay that is down.
+	floor := min(w.cfg.BaseDelay, MinRetryDelay)
+	return max(time.Duration(w.cfg.Jitter()*float64(window)), floor)
 }
 
 func isTemporary(err error) bool {

@@ -151,3 +151,16 @@ func TestNewWorkerValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestBackoffFloor(t *testing.T) {
+	w, _ := NewWorker(WorkerConfig{Queue: &Dir{}, Handler: func(context.Context, *Message) error { return nil },
+		BaseDelay: time.Minute, Jitter: func() float64 { return 0 }})
+	if d := w.Backoff(1); d != MinRetryDelay {
+		t.Fatalf("zero draw gave %v, want the %v floor", d, MinRetryDelay)
+	}
+	w, _ = NewWorker(WorkerConfig{Queue: &Dir{}, Handler: func(context.Context, *Message) error { return nil },
+		BaseDelay: time.Millisecond, Jitter: func() float64 { return 0 }})
+	if d := w.Backoff(1); d != time.Millisecond {
+		t.Fatalf("floor above BaseDelay: %v", d)
+	}
+}
