@@ -59,8 +59,9 @@ type WorkerConfig struct {
 	Concurrency int
 	// BaseDelay and MaxDelay shape the backoff: attempt n waits a uniformly
 	// random time in [0, min(MaxDelay, BaseDelay·2^(n-1))] ("full jitter"),
-	// so instances that failed together do not retry together. Zero values:
-	// DefaultBaseDelay, DefaultMaxDelay.
+	// but at least min(BaseDelay, MinRetryDelay), so instances that failed
+	// together do not retry together. Zero values: DefaultBaseDelay,
+	// DefaultMaxDelay.
 	BaseDelay, MaxDelay time.Duration
 	// MaxAge dead-letters a message still undelivered this long after it
 	// was queued. Zero value: DefaultMaxAge.
