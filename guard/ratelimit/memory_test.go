@@ -426,3 +426,57 @@ func TestMemorySweepReturnsMapMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryConcurrentWithSweepAndBans(t *testing.T) {
+	// Decisions, offences and sweeps racing on the same keys: -race must
+	// stay quiet and budgets must never be exceeded while time advances.
+	clk := newClock()
+	start := clk.Now()
+	m := newTestMemory(t, MemoryConfig{Now: clk.Now, MaxKeys: 4096, Ban: BanPolicy{Threshold: 1000}})
+	ctx := context.Background()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m.Sweep(start.Add(time.Duration(i%3) * time.Second))
+		}
+	})
+	var workers sync.WaitGroup
+	for g := range 4 {
+		workers.Go(func() {
+			for i := range 300 {
+				key := fmt.Sprint("k", i%7)
+				if i%5 == 0 {
+					if _, err := m.Penalize(ctx, key); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				d, err := m.Allow(ctx, []Rule{
+					{Tier: TierIP, Key: key, Limit: lim("1000/h")},
+					{Tier: TierGlobal, Key: "all", Limit: lim("50/h")},
+					{Tier: TierSender, Key: fmt.Sprint("s", g), Limit: lim("1000/h")},
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					admitted.Add(1)
+				}
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+	if got := admitted.Load(); got != 50 {
+		t.Errorf("admitted %d, want exactly the global budget 50", got)
+	}
+}
