@@ -53,3 +53,27 @@ func ExampleParseLimit() {
 	fmt.Println(l.Count, l.Period, l.Interval(), err)
 	// Output: 30 10m0s 20s <nil>
 }
+
+func ExampleMemory_Penalize() {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	store, err := ratelimit.NewMemory(ratelimit.MemoryConfig{
+		Now: func() time.Time { return now },
+		Ban: ratelimit.BanPolicy{Threshold: 2}, // Base 15m, Max 24h by default
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+
+	ctx := context.Background()
+	for range 2 { // e.g. two failed CAPTCHAs
+		ban, _ := store.Penalize(ctx, "hashed-ip")
+		fmt.Println("ban:", ban)
+	}
+	d, _ := store.Allow(ctx, []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "hashed-ip", Limit: ratelimit.Limit{Count: 5, Period: time.Hour}}})
+	fmt.Println(d.Allowed, d.Banned, d.RetryAfter)
+	// Output:
+	// ban: 0s
+	// ban: 15m0s
+	// false true 15m0s
+}
