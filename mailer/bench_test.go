@@ -158,3 +158,129 @@ func BenchmarkCompose(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkThroughputInterleaved runs the Throughput contenders in
+// alternating short slices (all cores, 8 goroutines each), so
+// that load from other processes on a shared machine hits them alike, and
+// reports each one's rate and the two ratios the design targets:
+// pooled Ed25519 / dial-per-message Ed25519 (target >= 3; also over
+// STARTTLS, where a new connection costs a TLS handshake) and pooled
+// RSA-2048 / RSA-2048 signing ceiling (target >= 0.8).
+//
+//	go test ./mailer -run '^$' -bench ThroughputInterleaved
+func BenchmarkThroughputInterleaved(b *testing.B) {
+	const (
+		rounds     = 6
+		slice      = 250 * time.Millisecond
+		goroutines = 8
+	)
+	ed, rsaKey := loadKey(b, "ed25519.pem"), loadKey(b, "rsa2048.pkcs8.pem")
+	var seq atomic.Int64
+	sub := func() string { return "sub-" + strconv.FormatInt(seq.Add(1), 10) }
+
+	srvTLS, cliTLS := selfSigned(b)
+	pooled := func(key crypto.Signer, starttls bool) func() error {
+		cfg := SMTPConfig{HELO: "web.example.test", PoolSize: goroutines}
+		relay := benchSink(b, nil)
+		if starttls {
+			relay.srv.TLSConfig = srvTLS
+			cfg.TLS, cfg.TLSConfig = TLSStartTLS, cliTLS
+		}
+		cfg.Addr = relay.Addr
+		tr, err := NewSMTP(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := newFixture(b, "", tr, key, nil)
+		return func() error {
+			msgs, err := f.m.Compose(contact(sub()))
+			if err != nil {
+				return err
+			}
+			return tr.Send(context.Background(), Envelope{From: msgs[0].From, To: msgs[0].To}, msgs[0].Raw)
+		}
+	}
+	dial := func(key crypto.Signer, starttls bool) func() error {
+		relay := benchSink(b, nil)
+		f := newFixture(b, "", TransportFunc(func(context.Context, Envelope, []byte) error { return nil }), key, nil)
+		host, portStr, _ := net.SplitHostPort(relay.Addr)
+		port, _ := strconv.Atoi(portStr)
+		opts := []mail.Option{mail.WithPort(port), mail.WithHELO("web.example.test"), mail.WithTLSPolicy(mail.NoTLS)}
+		if starttls {
+			relay.srv.TLSConfig = srvTLS
+			opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory), mail.WithTLSConfig(cliTLS))
+		}
+		return func() error {
+			c, err := mail.NewClient(host, opts...)
+			if err != nil {
+				return err
+			}
+			built, err := f.m.build(contact(sub()))
+			if err != nil {
+				return err
+			}
+			built[0].msg.SetDKIM(f.m.dkim.signer(testDomain, time.Now))
+			return c.DialAndSend(built[0].msg)
+		}
+	}
+	rk := rsaKey.(*rsa.PrivateKey)
+	ceiling := func() error {
+		d := sha256.Sum256([]byte(sub()))
+		_, err := rsa.SignPKCS1v15(rand.Reader, rk, crypto.SHA256, d[:])
+		return err
+	}
+	contenders := []struct {
+		name string
+		op   func() error
+		n    int64
+		dur  time.Duration
+	}{
+		{name: "pooled-ed25519", op: pooled(ed, false)},
+		{name: "dial-ed25519", op: dial(ed, false)},
+		{name: "pooled-starttls-ed25519", op: pooled(ed, true)},
+		{name: "dial-starttls-ed25519", op: dial(ed, true)},
+		{name: "pooled-rsa2048", op: pooled(rsaKey, false)},
+		{name: "rsa2048-ceiling", op: ceiling},
+	}
+	runSlice := func(op func() error) (int64, time.Duration) {
+		var n atomic.Int64
+		start := time.Now()
+		deadline := start.Add(slice)
+		done := make(chan struct{}, goroutines)
+		for range goroutines {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for time.Now().Before(deadline) {
+					if err := op(); err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		for range goroutines {
+			<-done
+		}
+		return n.Load(), time.Since(start)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for r := range rounds {
+			for i := range contenders {
+				c := &contenders[(i+r)%len(contenders)] // rotate the order too
+				n, d := runSlice(c.op)
+				c.n += n
+				c.dur += d
+			}
+		}
+	}
+	rate := map[string]float64{}
+	for _, c := range contenders {
+		rate[c.name] = float64(c.n) / c.dur.Seconds()
+		b.ReportMetric(rate[c.name], c.name+"-msgs/s")
+	}
+	b.ReportMetric(rate["pooled-ed25519"]/rate["dial-ed25519"], "ed25519-pooled/dial")
+	b.ReportMetric(rate["pooled-starttls-ed25519"]/rate["dial-starttls-ed25519"], "ed25519-starttls-pooled/dial")
+	b.ReportMetric(rate["pooled-rsa2048"]/rate["rsa2048-ceiling"], "rsa2048-pooled/ceiling")
+}
