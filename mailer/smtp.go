@@ -63,6 +63,8 @@ type SMTPConfig struct {
 	// MaxPerConn messages are sent on one connection before it is
 	// replaced. Zero value: DefaultMaxPerConn.
 	MaxPerConn int
+	// Now is the clock for idle ages. Zero value: time.Now.
+	Now func() time.Time
 }
 
 // SMTP is a Transport to one relay through a go-mail Client, keeping a
@@ -75,6 +77,7 @@ type SMTP struct {
 	timeout, idleTimeout time.Duration
 	maxPerConn           int
 	slots                chan struct{}
+	now                  func() time.Time
 
 	mu     sync.Mutex
 	idle   []*pooledConn
@@ -111,7 +114,10 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if cfg.PoolSize < 0 || cfg.Timeout < 0 || cfg.IdleTimeout < 0 || cfg.MaxPerConn < 0 {
 		return nil, errors.New("mailer: SMTPConfig sizes and durations must not be negative")
 	}
-	s := &SMTP{timeout: cfg.Timeout, idleTimeout: cfg.IdleTimeout, maxPerConn: cfg.MaxPerConn}
+	s := &SMTP{timeout: cfg.Timeout, idleTimeout: cfg.IdleTimeout, maxPerConn: cfg.MaxPerConn, now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.timeout == 0 {
 		s.timeout = DefaultSMTPTimeout
 	}
@@ -183,7 +189,7 @@ func (s *SMTP) get(ctx context.Context) (pc *pooledConn, reused bool, err error)
 		s.mu.Unlock()
 		return nil, false, errors.New("mailer: SMTP transport is closed")
 	}
-	now := time.Now()
+	now := s.now()
 	for len(s.idle) > 0 {
 		pc = s.idle[len(s.idle)-1]
 		s.idle = s.idle[:len(s.idle)-1]
@@ -203,7 +209,7 @@ func (s *SMTP) get(ctx context.Context) (pc *pooledConn, reused bool, err error)
 
 // put returns a healthy connection to the pool.
 func (s *SMTP) put(pc *pooledConn) {
-	pc.used = time.Now()
+	pc.used = s.now()
 	s.mu.Lock()
 	if s.closed || pc.sent >= s.maxPerConn || len(s.idle) >= cap(s.slots) {
 		s.mu.Unlock()

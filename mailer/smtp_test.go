@@ -265,3 +265,56 @@ func TestFileTransport(t *testing.T) {
 		t.Fatalf("temp files left: %v", tmp)
 	}
 }
+
+func TestSMTPPoolLimits(t *testing.T) {
+	t.Run("idle connections older than IdleTimeout are replaced", func(t *testing.T) {
+		relay := newSink(t, "")
+		c := &clock{t: t0}
+		s, err := NewSMTP(SMTPConfig{Addr: relay.Addr, IdleTimeout: time.Minute, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		send := func() {
+			t.Helper()
+			if err := s.Send(context.Background(), testEnv, testRaw(0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send()
+		c.Add(59 * time.Second)
+		send()
+		if n := relay.conns.Load(); n != 1 {
+			t.Fatalf("connections = %d before the idle timeout, want 1", n)
+		}
+		c.Add(61 * time.Second)
+		send()
+		if n := relay.conns.Load(); n != 2 {
+			t.Fatalf("connections = %d after the idle timeout, want 2", n)
+		}
+	})
+	t.Run("MaxPerConn rotates connections", func(t *testing.T) {
+		relay := newSink(t, "")
+		s, err := NewSMTP(SMTPConfig{Addr: relay.Addr, MaxPerConn: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i := range 5 {
+			if err := s.Send(context.Background(), testEnv, testRaw(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := relay.conns.Load(); n != 3 {
+			t.Fatalf("connections = %d for 5 messages at 2 per connection, want 3", n)
+		}
+	})
+	t.Run("closed transport refuses", func(t *testing.T) {
+		relay := newSink(t, "")
+		s := smtpTo(t, relay.Addr)
+		s.Close()
+		if err := s.Send(context.Background(), testEnv, testRaw(0)); err == nil {
+			t.Fatal("send after Close succeeded")
+		}
+	})
+}
