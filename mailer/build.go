@@ -223,7 +223,15 @@ func (m *Mailer) newMsg(ref string) (*mail.Msg, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithEncoding(mail.EncodingQP), mail.WithCharset(mail.CharsetUTF8))
+	// The MIME boundary must be unpredictable: a visitor who knew it could
+	// end a part early from inside the message text. It comes from Rand
+	// (crypto/rand unless a test injects a seeded source).
+	boundary, err := randomToken(m.rand)
+	if err != nil {
+		return nil, "", err
+	}
+	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithEncoding(mail.EncodingQP),
+		mail.WithCharset(mail.CharsetUTF8), mail.WithBoundary("fg-"+boundary+qid))
 	msg.SetDateWithValue(m.now())
 	msg.SetMessageIDWithValue(ref + "." + qid + "@" + m.domain)
 	// RFC 3834 5: auto-responders must not answer auto-generated mail.
