@@ -214,3 +214,17 @@ func FuzzRefoldSignature(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckedTransport(t *testing.T) {
+	relay := newSink(t, "")
+	tr := Checked(smtpTo(t, relay.Addr), &Policy{Domain: testDomain})
+	defer tr.Close()
+	forged := []byte("From: <ceo@bank.example>\r\nTo: r@x.example\r\n\r\nhi\r\n")
+	err := tr.Send(context.Background(), Envelope{From: "b@example.test", To: []string{"r@x.example"}}, forged)
+	if !errors.Is(err, ErrPolicy) {
+		t.Fatalf("err = %v", err)
+	}
+	if c := relay.conns.Load(); c != 0 {
+		t.Fatalf("%d connections for a refused message", c)
+	}
+}

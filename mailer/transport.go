@@ -15,7 +15,7 @@ type Envelope struct {
 //
 // A Transport is low level: it sends what it is given. The Mailer checks
 // every message against its Policy before calling Send; code that calls a
-// Transport directly should call Policy.Check first.
+// Transport directly should wrap it with Checked.
 type Transport interface {
 	Send(ctx context.Context, env Envelope, raw []byte) error
 	Close() error
@@ -33,3 +33,22 @@ func (f TransportFunc) Send(ctx context.Context, env Envelope, raw []byte) error
 func (f TransportFunc) Close() error { return nil }
 
 var _ Transport = TransportFunc(nil)
+
+// Checked wraps t so that every Send is first checked against p, for code
+// that drives a Transport directly rather than through a Mailer. A refused
+// message returns the *PolicyError and t is never called.
+func Checked(t Transport, p *Policy) Transport { return &checked{t: t, p: p} }
+
+type checked struct {
+	t Transport
+	p *Policy
+}
+
+func (c *checked) Send(ctx context.Context, env Envelope, raw []byte) error {
+	if err := c.p.Check(env, raw); err != nil {
+		return err
+	}
+	return c.t.Send(ctx, env, raw)
+}
+
+func (c *checked) Close() error { return c.t.Close() }
