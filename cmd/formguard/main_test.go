@@ -98,13 +98,16 @@ func TestServeCheck(t *testing.T) {
 	})
 	t.Run("formguard.yaml in the working directory is used", func(t *testing.T) {
 		dir := inDir(t)
-		cfg := "site: {domain: example.org, origins: [\"https://example.org\"]}\nmail: {from: a@example.org, dkim: {key_file: " + absKey(t) + "}}\nforms: {c: {to: [b@example.org]}}\n"
+		cfg := "site: {domain: formguard.dev, origins: [\"https://formguard.dev\"]}\nmail: {from: a@formguard.dev, dkim: {key_file: " + absKey(t) + "}}\nforms: {c: {to: [b@formguard.dev]}}\n"
 		if err := os.WriteFile(filepath.Join(dir, "formguard.yaml"), []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		code, out, errs := cli(t, nil, "-check")
-		if code != exitOK || !strings.Contains(out, "from formguard.yaml") || !strings.Contains(out, "domain: example.org") {
+		if code != exitOK || !strings.Contains(out, "from formguard.yaml") || !strings.Contains(out, "domain: formguard.dev") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+		}
+		if !strings.Contains(errs, "warning: mail.transport is file") {
+			t.Errorf("-check does not print the config's warnings: %s", errs)
 		}
 	})
 	t.Run("an invalid config is exit 2 with file and line", func(t *testing.T) {

@@ -27,6 +27,9 @@ func serve(ctx context.Context, args []string, e env) int {
 			return exitFailure
 		}
 		fmt.Fprintf(e.stdout, "# effective configuration from %s (secrets redacted)\n%s", source, out)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(e.stderr, "warning:", w)
+		}
 		fmt.Fprintf(e.stderr, "formguard: %s is valid\n", source)
 		return exitOK
 	}

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -352,7 +351,10 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		attrs = append(attrs, "eml_dir", s.SentDir())
 	}
 	s.log.Info("formguard listening", attrs...)
-	if reservedDomain(s.cfg.Site.Domain) {
+	for _, w := range s.cfg.Warnings() {
+		s.log.Warn("config warning", "warning", w)
+	}
+	if config.ReservedDomain(s.cfg.Site.Domain) {
 		s.log.Info("doctor skipped: site.domain is a reserved test name (RFC 2606, RFC 6761)", "domain", s.cfg.Site.Domain)
 	} else if !s.opt.SkipDoctor {
 		s.bg.Add(1)
@@ -448,15 +450,4 @@ func DoctorConfig(cfg *config.Config, pub crypto.PublicKey, relayIPs []netip.Add
 		dc.RelayHost = cfg.Mail.SMTP.Addr
 	}
 	return dc
-}
-
-// reservedDomain reports names that never have real DNS (RFC 2606, 6761).
-func reservedDomain(d string) bool {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	for _, r := range []string{"test", "example", "invalid", "localhost", "example.com", "example.net", "example.org"} {
-		if d == r || strings.HasSuffix(d, "."+r) {
-			return true
-		}
-	}
-	return false
 }
