@@ -364,6 +364,7 @@ func TestRelayDownThenUp(t *testing.T) {
 	got := relay.wait(5)
 	ids := map[string]int{}
 	for _, r := range got {
+		verifyDKIM(t, r.Data, f.m.dkim.Signer.Public())
 		ids[header(t, r.Data, "Message-Id")[0]]++
 	}
 	if len(ids) != 5 {
@@ -406,9 +407,11 @@ func TestTemporaryThenSuccess(t *testing.T) {
 	}
 	f.clock.Add(time.Minute)
 	f.m.Flush(ctx)
-	if got := relay.wait(1); len(got) != 1 {
+	got := relay.wait(1)
+	if len(got) != 1 {
 		t.Fatalf("delivered %d", len(got))
 	}
+	verifyDKIM(t, got[0].Data, f.m.dkim.Signer.Public())
 	if o := f.outcomes(); o[outbox.Delivered] != 1 || o[outbox.Retried] != 1 {
 		t.Fatalf("outcomes = %v", o)
 	}
@@ -462,7 +465,9 @@ func TestStartDeliversInBackground(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	relay.wait(10)
+	for _, r := range relay.wait(10) {
+		verifyDKIM(t, r.Data, f.m.dkim.Signer.Public())
+	}
 	if err := f.m.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,7 @@ func TestTwoInstancesOnOneRedisStream(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, r := range relay.messages() {
+		verifyDKIM(t, r.Data, key.Public())
 		seen[header(t, r.Data, "Message-Id")[0]]++
 	}
 	if len(got) != n || len(seen) != n {
@@ -62,5 +63,4 @@ func TestTwoInstancesOnOneRedisStream(t *testing.T) {
 			t.Errorf("%s delivered %d times", id, c)
 		}
 	}
-	verifyDKIM(t, got[0].Data, key.Public())
 }
