@@ -19,29 +19,30 @@ package redisstore
 // di = TAT - now of bucket i after the decision, in whole µs rounded up.
 const allowSrc = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = t[1] * 1000000 + t[2]
 local n = tonumber(ARGV[1])
 
 for j = n + 1, #KEYS do
-  local u = tonumber(redis.call('HGET', KEYS[j], 'u')) or 0
-  if u > now then
-    return {2, tonumber(ARGV[2 * n + 1 + (j - n)]), u - now}
+  local u = tonumber(redis.call('HGET', KEYS[j], 'u'))
+  if u and u > now then
+    return {2, tonumber(ARGV[n + n + 1 + j - n]), u - now}
   end
 end
 
-local tat, orig = {}, {}
+local tat, first = {}, {}
 local refused, retry = -1, 0
 for i = 1, n do
   local k = KEYS[i]
-  local step = tonumber(ARGV[2 * i + 1]) / tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[i + i + 1])
+  local step = period / tonumber(ARGV[i + i])
   local cur = tat[k]
-  if cur == nil then
-    cur = tonumber(redis.call('GET', k)) or 0
+  if not cur then
+    cur = tonumber(redis.call('GET', k)) or now
     if cur < now then cur = now end
-    orig[k] = cur
+    first[i] = cur
   end
   -- GCRA: admitted when the new TAT is at most one period ahead of now
-  local wait = cur + step - tonumber(ARGV[2 * i + 1]) - now
+  local wait = cur + step - period - now
   if wait > 0.001 then
     if refused < 0 then refused = i - 1 end
     if wait > retry then retry = wait end
@@ -50,19 +51,24 @@ for i = 1, n do
 end
 
 local reply = {1, -1, 0}
-local final = tat
 if refused >= 0 then
-  reply = {0, refused, math.ceil(retry - 0.001)}
-  final = orig -- a refusal changes nothing
-else
-  for k, v in pairs(tat) do
-    local ttl = math.ceil((v - now) / 1000)
-    if ttl < 1 then ttl = 1 end
-    redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
+  -- a refusal changes nothing: report every bucket as stored
+  reply[1], reply[2], reply[3] = 0, refused, math.ceil(retry - 0.001)
+  local seen = {}
+  for i = 1, n do
+    local k = KEYS[i]
+    if first[i] then seen[k] = first[i] end
+    reply[3 + i] = math.ceil(seen[k] - now - 0.001)
   end
+  return reply
+end
+for k, v in pairs(tat) do
+  local ttl = math.ceil((v - now) / 1000)
+  if ttl < 1 then ttl = 1 end -- a sub-µs step may not move a 2^50 µs clock
+  redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
 end
 for i = 1, n do
-  reply[3 + i] = math.ceil(final[KEYS[i]] - now - 0.001)
+  reply[3 + i] = math.ceil(tat[KEYS[i]] - now - 0.001)
 end
 return reply
 `

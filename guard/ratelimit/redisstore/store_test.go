@@ -27,8 +27,15 @@ func newClient(t testing.TB, r *testutil.Redis) *redis.Client {
 	return c
 }
 
+// testTimeout replaces the 50 ms production default in tests that are not
+// about timeouts: the shared CI box can be slower than that under load.
+const testTimeout = 2 * time.Second
+
 func newStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = testTimeout
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
