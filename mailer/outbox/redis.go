@@ -94,13 +94,24 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	q.delayedData = q.stream + ":delayed:data"
 	q.live = q.stream + ":live"
 	q.deadKey = q.stream + ":dead"
-	// "0", not "$": entries added before the group existed are delivered too.
-	err := q.c.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return nil, fmt.Errorf("outbox: creating consumer group: %w", err)
+	if err := q.ensureGroup(ctx); err != nil {
+		return nil, err
 	}
 	return q, nil
 }
+
+// ensureGroup creates the stream and consumer group if they do not exist
+// (first start, or a Redis that restarted without persistence).
+func (q *Redis) ensureGroup(ctx context.Context) error {
+	// "0", not "$": entries added before the group existed are delivered too.
+	err := q.c.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("outbox: creating consumer group: %w", err)
+	}
+	return nil
+}
+
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 func cmpOr(s, def string) string {
 	if s == "" {
@@ -185,10 +196,22 @@ func (q *Redis) Claim(ctx context.Context, now time.Time, max int) ([]*Message, 
 		return nil, fmt.Errorf("outbox: promoting due messages: %w", err)
 	}
 	var out []*Message
-	claimed, _, err := q.c.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: q.stream, Group: q.group, Consumer: q.consumer,
-		MinIdle: q.claimIdle, Start: "0-0", Count: int64(max),
-	}).Result()
+	autoclaim := func() ([]redis.XMessage, error) {
+		m, _, err := q.c.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: q.stream, Group: q.group, Consumer: q.consumer,
+			MinIdle: q.claimIdle, Start: "0-0", Count: int64(max),
+		}).Result()
+		return m, err
+	}
+	claimed, err := autoclaim()
+	if isNoGroup(err) {
+		// Redis lost the group (restarted without persistence): recreate
+		// it; anything enqueued since is still in the stream.
+		if gerr := q.ensureGroup(ctx); gerr != nil {
+			return nil, gerr
+		}
+		claimed, err = autoclaim()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: reclaiming: %w", err)
 	}

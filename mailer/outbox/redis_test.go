@@ -178,3 +178,29 @@ func FuzzDecodeRedis(f *testing.F) {
 		_ = fmt.Sprint(m)
 	})
 }
+
+func TestRedisRecreatesGroupAfterRestart(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	ctx := context.Background()
+	q := newRedisQueue(t, srv.Addr, "c", time.Hour)
+	srv.Restart(t) // no persistence: the stream and group are gone
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// The client reconnects on its own; the first call may see the old
+		// connection's error.
+		if err = q.Enqueue(ctx, msg(1)); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Claim(ctx, time.Now(), 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim after restart = %d, %v", len(got), err)
+	}
+	if err := q.Ack(ctx, got[0]); err != nil {
+		t.Fatal(err)
+	}
+}
