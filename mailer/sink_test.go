@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,4 +234,3 @@ func body(raw []byte) string {
 	return string(b)
 }
 
-var _ = strings.Contains
