@@ -241,6 +241,9 @@ func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.De
 	if err := ctx.Err(); err != nil {
 		return ratelimit.Decision{}, fmt.Errorf("redisstore: %w", err)
 	}
+	if !needsRedis(rules) {
+		return ratelimit.Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+	}
 	if !s.tryRedis() {
 		return s.degradedAllow(ctx, rules, errors.New("waiting for the next probe"))
 	}
@@ -284,6 +287,17 @@ func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error)
 		return 0, fmt.Errorf("%w: waiting for the next probe", ErrUnavailable)
 	}
 	return s.mem.Penalize(ctx, key)
+}
+
+// needsRedis reports whether any rule has a limit or may carry a ban; a
+// decision with neither is admitted without a round trip.
+func needsRedis(rules []ratelimit.Rule) bool {
+	for i := range rules {
+		if !rules[i].Limit.IsZero() || rules[i].Tier == ratelimit.TierIP {
+			return true
+		}
+	}
+	return false
 }
 
 // tryRedis reports whether this call should go to Redis: always while up;
@@ -349,9 +363,6 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 		}
 	}
 	args = append(args, bans...)
-	if len(keys) == 0 {
-		return ratelimit.Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
-	}
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	v, err := s.allow.run(rctx, s.c, keys, args...)
 	cancel()

@@ -568,6 +568,11 @@ func TestRedisDownAtStartFailsClosed(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || d.Allowed {
 		t.Fatalf("%+v %v", d, err)
 	}
+	// A decision with no limit and no client key needs no Redis at all.
+	d, err = s.Allow(context.Background(), []ratelimit.Rule{{Tier: ratelimit.TierForm, Key: "f"}})
+	if err != nil || !d.Allowed {
+		t.Fatalf("unlimited decision: %+v %v", d, err)
+	}
 }
 
 func TestCallerCancelDoesNotMarkRedisDown(t *testing.T) {
