@@ -21,6 +21,8 @@ const (
 	DefaultRecaptchaMinScore = 0.5
 	DefaultLogFormat         = LogAuto
 	DefaultLogLevel          = "info"
+	DefaultMinFill           = 3 * time.Second
+	DefaultTokenMaxAge       = 2 * time.Hour
 
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 15 * time.Second
@@ -267,6 +269,19 @@ type Form struct {
 	// Captcha overrides the service's captcha for this form. Unset keys
 	// are inherited from the service's captcha block.
 	Captcha *Captcha `yaml:"captcha"`
+	// FormToken, when present (even as {}), requires a signed single-use
+	// token issued by GET /f/{form}/token at least MinFill before the post.
+	// Zero value: no form token.
+	FormToken *FormToken `yaml:"form_token"`
+}
+
+// FormToken tunes a form's signed single-use token.
+type FormToken struct {
+	// MinFill is the least time between issuing the token and the post
+	// (people do not fill a form in two seconds). Default DefaultMinFill.
+	MinFill time.Duration `yaml:"min_fill"`
+	// MaxAge is how long a token stays valid. Default DefaultTokenMaxAge.
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // Fields renames a form's standard fields. Empty: the default name.

@@ -209,6 +209,8 @@ func TestInvalid(t *testing.T) {
 		{"bad log level", minimal + "log: {level: loud}\n", nil, "log.level"},
 		{"negative timeout", minimal + "http: {read_timeout: -1s}\n", nil, "http.read_timeout: must not be negative"},
 		{"wrong type", minimal + "http: {max_header_bytes: lots}\n", nil, "line 8"},
+		{"form token min_fill not below max_age", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {min_fill: 2h, max_age: 1h}}", 1), nil, "form_token.min_fill"},
+		{"form token max_age too short", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {max_age: 10s}}", 1), nil, "form_token.max_age: must be between 1m and 168h"},
 		{"key secret from env and file", minimal + "key_secret_env: A\nkey_secret_file: /x\n", nil, "not both"},
 	}
 	for _, tc := range tests {

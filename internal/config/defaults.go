@@ -106,6 +106,10 @@ func (c *Config) applyDefaults() {
 		if f.Captcha != nil {
 			f.Captcha = mergeCaptcha(c.Captcha, *f.Captcha)
 		}
+		if f.FormToken != nil {
+			zeroDur(&f.FormToken.MinFill, DefaultMinFill)
+			zeroDur(&f.FormToken.MaxAge, DefaultTokenMaxAge)
+		}
 	}
 }
 

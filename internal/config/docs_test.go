@@ -33,7 +33,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := c.Redacted()
-	full.Forms = map[string]*Form{"f": {Captcha: &Captcha{}}}
+	full.Forms = map[string]*Form{"f": {Captcha: &Captcha{}, FormToken: &FormToken{}}}
 	out, err := yaml.Marshal(full)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +94,8 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"limits.per_form":          guard.DefaultPerForm.String(),
 		"max_recipients":           "1",
 		"choice_field":             guard.DefaultChoiceField,
+		"form_token.min_fill":      "3s",
+		"form_token.max_age":       "2h",
 	} {
 		t.Run(key, func(t *testing.T) {
 			row := docsRow(doc, key)

@@ -331,7 +331,17 @@ func (c *Config) validateForm(p *problems, name string, f *Form) {
 	if f.Captcha != nil {
 		validateCaptcha(p, path+".captcha", f.Captcha)
 	}
-	if f.Kind == KindShare && c.FormCaptcha(name).Provider == ProviderNone && !f.AllowNoBotDefence {
+	if t := f.FormToken; t != nil {
+		switch {
+		case t.MinFill < 0 || t.MinFill > time.Hour:
+			p.add(path+".form_token.min_fill", "must be between 0 and 1h")
+		case t.MaxAge < time.Minute || t.MaxAge > 7*24*time.Hour:
+			p.add(path+".form_token.max_age", "must be between 1m and 168h")
+		case t.MinFill >= t.MaxAge:
+			p.add(path+".form_token.min_fill", "must be below max_age")
+		}
+	}
+	if f.Kind == KindShare && c.FormCaptcha(name).Provider == ProviderNone && f.FormToken == nil && !f.AllowNoBotDefence {
 		p.add(path+".captcha", "a share form without a CAPTCHA is an open relay; set allow_no_bot_defence: true only behind other protection")
 	}
 }

@@ -29,6 +29,8 @@ type Captchas struct {
 	Verifiers map[string]captcha.Verifier
 	// PoW by form, for the challenge endpoints.
 	PoW map[string]*captcha.PoW
+	// Tokens by form, for forms with form_token.
+	Tokens map[string]*captcha.FormToken
 }
 
 // CaptchaDeps are what BuildCaptchas needs besides the config.
@@ -57,8 +59,18 @@ func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Captchas{Verifiers: map[string]captcha.Verifier{}, PoW: map[string]*captcha.PoW{}}
+	out := &Captchas{Verifiers: map[string]captcha.Verifier{}, PoW: map[string]*captcha.PoW{}, Tokens: map[string]*captcha.FormToken{}}
 	for _, name := range cfg.FormNames() {
+		if ft := cfg.Forms[name].FormToken; ft != nil {
+			tok, err := captcha.NewFormToken(captcha.FormTokenConfig{
+				Keys: [][]byte{DeriveKey(d.Master, "form token")}, MinFill: ft.MinFill, MaxAge: ft.MaxAge,
+				Replay: d.Replay, Now: d.Now,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("server: form %s: %w", name, err)
+			}
+			out.Tokens[name] = tok
+		}
 		cc := cfg.FormCaptcha(name)
 		var v captcha.Verifier
 		switch cc.Provider {
@@ -110,8 +122,8 @@ func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
 }
 
 // GuardForms turns the config's forms into guard policies, with each
-// form's verifier.
-func GuardForms(cfg *config.Config, verifiers map[string]captcha.Verifier) map[string]guard.Form {
+// form's verifier and form token (either map may be nil).
+func GuardForms(cfg *config.Config, verifiers map[string]captcha.Verifier, tokens map[string]*captcha.FormToken) map[string]guard.Form {
 	forms := make(map[string]guard.Form, len(cfg.Forms))
 	for _, name := range cfg.FormNames() {
 		f := cfg.Forms[name]
@@ -148,13 +160,25 @@ func GuardForms(cfg *config.Config, verifiers map[string]captcha.Verifier) map[s
 			ErrorURL:   f.ErrorURL,
 			Captcha:    verifiers[name],
 		}
+		if t := tokens[name]; t != nil {
+			gf := forms[name]
+			gf.Token = t
+			forms[name] = gf
+		}
 	}
 	return forms
 }
 
-// DemoFor describes the config's forms for the demo page.
-func DemoFor(cfg *config.Config) (*Demo, error) {
-	d := Demo{SiteName: cfg.Site.Name, Domain: cfg.Site.Domain}
+// DemoFor describes the config's forms for the demo page; tokens issue
+// the form tokens of forms that need one (nil: none do).
+func DemoFor(cfg *config.Config, tokens map[string]*captcha.FormToken) (*Demo, error) {
+	d := Demo{SiteName: cfg.Site.Name, Domain: cfg.Site.Domain, Issue: func(form string) (string, error) {
+		t, ok := tokens[form]
+		if !ok {
+			return "", fmt.Errorf("server: form %s has no form token", form)
+		}
+		return t.Issue(form)
+	}}
 	if len(cfg.Site.Origins) > 0 {
 		d.Origin = cfg.Site.Origins[0]
 	}
@@ -162,7 +186,7 @@ func DemoFor(cfg *config.Config) (*Demo, error) {
 		f := cfg.Forms[name]
 		cc := cfg.FormCaptcha(name)
 		df := DemoForm{Name: name, Kind: f.Kind, Captcha: cc.Provider, SiteKey: cc.SiteKey,
-			ChoiceField: f.ChoiceField, MaxRecipients: f.MaxRecipients}
+			ChoiceField: f.ChoiceField, MaxRecipients: f.MaxRecipients, Token: tokens[name] != nil}
 		for c := range f.Choices {
 			df.Choices = append(df.Choices, c)
 		}

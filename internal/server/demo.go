@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -23,6 +25,7 @@ type DemoForm struct {
 	Choices       []string // contact choices (sorted); empty: fixed recipients
 	ChoiceField   string
 	MaxRecipients int
+	Token         bool // the form needs a form token, embedded per page view
 }
 
 // Demo is the demo page: every configured form, working, with the
@@ -32,32 +35,36 @@ type Demo struct {
 	Domain   string
 	Origin   string // the site's first origin, for the share form's default URL
 	Forms    []DemoForm
-
-	page []byte
+	// Issue makes a form token for forms with Token set; the page is then
+	// rendered per view, each with fresh tokens.
+	Issue func(form string) (string, error)
 }
 
-// NewDemo renders the demo page once.
+// NewDemo checks that the demo page renders.
 func NewDemo(d Demo) (*Demo, error) {
 	sort.Slice(d.Forms, func(i, j int) bool { return d.Forms[i].Name < d.Forms[j].Name })
-	var b bytes.Buffer
-	if err := demoTmpl.Execute(&b, &d); err != nil {
-		return nil, err
+	if err := demoTmpl.Execute(io.Discard, &d); err != nil {
+		return nil, fmt.Errorf("server: demo page: %w", err)
 	}
-	d.page = b.Bytes()
 	return &d, nil
 }
 
 // ServeHTTP serves the page with a strict CSP: scripts only from this
 // origin (the widget) and the CAPTCHA providers the page uses.
 func (d *Demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var page bytes.Buffer
+	if err := demoTmpl.Execute(&page, d); err != nil {
+		http.Error(w, "demo page unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(d.page)))
-	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(page.Len()))
+	h.Set("Cache-Control", "no-store") // form tokens are single use
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; script-src 'self' https://challenges.cloudflare.com https://js.hcaptcha.com https://www.google.com https://www.gstatic.com; frame-src https://challenges.cloudflare.com https://*.hcaptcha.com https://www.google.com; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(d.page)
+	_, _ = w.Write(page.Bytes())
 }

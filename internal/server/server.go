@@ -52,8 +52,11 @@ type Config struct {
 	// Challenges serve GET /f/{form}/challenge, by form. Forms without
 	// one answer 404 there.
 	Challenges map[string]http.Handler
-	// Assets serves GET /assets/... (the proof-of-work widget). Zero
-	// value: 404.
+	// Tokens issue form tokens at GET /f/{form}/token, by form. Forms
+	// without one answer 404 there.
+	Tokens map[string]TokenIssuer
+	// Assets serves GET /assets/... (the proof-of-work widget); the form
+	// token script is served there too. Zero value: only the token script.
 	Assets http.Handler
 	// Origins are the scheme://host[:port] origins CORS answers for. Zero
 	// value: no CORS headers at all (same-origin posts only).
@@ -118,6 +121,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: challenge for unknown form %q", name)
 		}
 	}
+	for name := range cfg.Tokens {
+		if _, ok := s.forms[name]; !ok {
+			return nil, fmt.Errorf("server: token issuer for unknown form %q", name)
+		}
+	}
 	s.routes()
 	return s, nil
 }
@@ -129,9 +137,8 @@ func (s *Server) routes() {
 	m.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(healthz)))
 	m.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
 	m.Handle("GET /metrics", s.metrics.Handler())
-	if s.cfg.Assets != nil {
-		m.Handle("GET /assets/", s.instrument("assets", http.StripPrefix("/assets", s.cfg.Assets)))
-	}
+	m.Handle("/f/{form}/token", s.instrument("token", http.HandlerFunc(s.token)))
+	m.Handle("GET /assets/", s.instrument("assets", http.StripPrefix("/assets", assets(s.cfg.Assets))))
 	if s.cfg.Demo != nil {
 		m.Handle("GET /{$}", s.instrument("demo", s.cfg.Demo))
 	}
@@ -174,6 +181,21 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// token serves /f/{form}/token.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	allowed := s.cors.apply(w, r)
+	if r.Method == http.MethodOptions {
+		s.cors.preflight(w, r, allowed, "GET")
+		return
+	}
+	t, ok := s.cfg.Tokens[r.PathValue("form")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	tokenHandler(r.PathValue("form"), t).ServeHTTP(w, r)
 }
 
 // deliverHandler runs after the guard accepted a post: it queues the mail

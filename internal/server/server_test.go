@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ const origin = "http://site.test"
 
 type testServer struct {
 	*Server
+	clock   *fakeClock
 	dir     string
 	cfg     *config.Config
 	outbox  *outbox.Dir
@@ -89,7 +91,8 @@ func newTestServerOpts(t *testing.T, yaml string, opt config.Options) *testServe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ob.Close() })
-	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: []byte("test master secret"), Replay: captcha.NewMemoryReplay(0, nil)})
+	clock := &fakeClock{t: time.Now()}
+	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: []byte("test master secret"), Replay: captcha.NewMemoryReplay(0, clock.Now), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +104,8 @@ func newTestServerOpts(t *testing.T, yaml string, opt config.Options) *testServe
 	}})
 	onErr, onOK := m.GuardHandlers()
 	g, err := guard.New(guard.Config{
-		Domain: cfg.Site.Domain, Origins: cfg.Site.Origins, Forms: GuardForms(cfg, caps.Verifiers),
-		Global: cfg.GlobalLimit(), Logger: log, ErrorHandler: onErr, SuccessHandler: onOK,
+		Domain: cfg.Site.Domain, Origins: cfg.Site.Origins, Forms: GuardForms(cfg, caps.Verifiers, caps.Tokens),
+		Global: cfg.GlobalLimit(), Logger: log, ErrorHandler: onErr, SuccessHandler: onOK, Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +115,12 @@ func newTestServerOpts(t *testing.T, yaml string, opt config.Options) *testServe
 	for name, p := range caps.PoW {
 		challenges[name] = p.ChallengeHandler(name, nil)
 	}
-	demo, err := DemoFor(cfg)
+	demo, err := DemoFor(cfg, caps.Tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := New(Config{
-		Guard: g, Forms: cfg.FormNames(), Challenges: challenges, Assets: widget.Handler(),
+		Guard: g, Forms: cfg.FormNames(), Challenges: challenges, Tokens: tokenIssuers(caps.Tokens), Assets: widget.Handler(),
 		Origins: cfg.Site.Origins, Metrics: m, Demo: demo, Logger: log,
 		Ready: map[string]func(context.Context) error{"outbox": DirWritable(dir)},
 		Deliver: func(ctx context.Context, sub *guard.Submission) error {
@@ -128,7 +131,26 @@ func newTestServerOpts(t *testing.T, yaml string, opt config.Options) *testServe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: s, dir: dir, cfg: cfg, outbox: ob, guard: g, metrics: m, logs: logs}
+	return &testServer{Server: s, clock: clock, dir: dir, cfg: cfg, outbox: ob, guard: g, metrics: m, logs: logs}
+}
+
+// fakeClock is the time seen by the guard and the verifiers, so tests move
+// it instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 type req struct {

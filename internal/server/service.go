@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		Domain:         cfg.Site.Domain,
 		Origins:        cfg.Site.Origins,
 		TrustedProxies: cfg.TrustedProxies,
-		Forms:          GuardForms(cfg, caps.Verifiers),
+		Forms:          GuardForms(cfg, caps.Verifiers, caps.Tokens),
 		Store:          s.store,
 		Global:         cfg.GlobalLimit(),
 		KeySecret:      DeriveKey(master, "client keys"),
@@ -219,7 +219,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 	for name, p := range caps.PoW {
 		challenges[name] = p.ChallengeHandler(name, s.guard.ChallengeKey)
 	}
-	demo, err := DemoFor(cfg)
+	demo, err := DemoFor(cfg, caps.Tokens)
 	if err != nil {
 		return nil, fmt.Errorf("server: demo page: %w", err)
 	}
@@ -235,6 +235,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		Forms:      cfg.FormNames(),
 		Deliver:    s.mailer.Deliver,
 		Challenges: challenges,
+		Tokens:     tokenIssuers(caps.Tokens),
 		Assets:     widget.Handler(),
 		Origins:    cfg.Site.Origins,
 		Ready:      ready,
@@ -450,4 +451,12 @@ func DoctorConfig(cfg *config.Config, pub crypto.PublicKey, relayIPs []netip.Add
 		dc.RelayHost = cfg.Mail.SMTP.Addr
 	}
 	return dc
+}
+
+func tokenIssuers[T TokenIssuer](m map[string]T) map[string]TokenIssuer {
+	out := make(map[string]TokenIssuer, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
