@@ -233,4 +233,3 @@ func body(raw []byte) string {
 	_, b, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
 	return string(b)
 }
-
