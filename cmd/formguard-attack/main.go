@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "work directory (default a new temporary one)")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	mdOut := fs.String("md", "", "also write the markdown report to this file")
+	strictOnce := fs.Bool("strict-once", false, "sigkill: fail on any redelivery, even a same-Message-ID copy whose relay acceptance raced the kill")
 	trace := fs.String("trace", "", "write one line per request (class, status, client) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -50,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opt := attack.Options{Seed: *seed, Short: *short, Redis: *useRedis, Bin: *bin, Keep: *keep, Dir: *dir, Log: stderr}
+	opt := attack.Options{Seed: *seed, Short: *short, Redis: *useRedis, Bin: *bin, Keep: *keep, Dir: *dir, Log: stderr, StrictOnce: *strictOnce}
 	if *quiet {
 		opt.Log = io.Discard
 	}

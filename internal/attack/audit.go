@@ -77,6 +77,14 @@ type Policy struct {
 	// that got a submission ID a delivery the audit insists on, as the
 	// fault scenarios need; legitimate requests are always insisted on.
 	RequireAccepted bool
+	// Kills are when the service was killed with SIGKILL. A message whose
+	// relay acceptance raced a kill may be sent again after the restart,
+	// with the same Message-ID (SMTP cannot tell the client the 250 was
+	// received: RFC 5321 6.1, RFC 1047); such a copy is counted in
+	// Report.Redelivered instead of as a duplicate. Copies with different
+	// Message-IDs (queued twice), or with no kill between them, are
+	// always duplicates.
+	Kills []time.Time
 }
 
 // Caps are one form's rate-limit caps as the audit checks them.
@@ -145,6 +153,8 @@ type Report struct {
 	Classes    []ClassResult
 	Total      ClassResult
 	Violations []Violation
+	// Redelivered counts same-Message-ID copies sent again across a kill.
+	Redelivered int
 }
 
 // OK reports no violation (lost submissions are violations too).
@@ -502,15 +512,26 @@ func (a *auditor) perRequest(reqs []*Request) {
 			a.violate(r, RuleRejected, "%d messages for a request answered %d", len(got), r.Status)
 		}
 		seen := map[string]int{}
+		copies := map[string][]*parsed{}
 		for _, m := range got {
 			for _, x := range m.rec.RcptTo {
 				seen[strings.ToLower(x)]++
+				copies[strings.ToLower(x)] = append(copies[strings.ToLower(x)], m)
 			}
 		}
 		for x, n := range seen {
-			if n > 1 {
-				a.violate(r, RuleDuplicate, "%q got this submission %d times", x, n)
+			if n <= 1 {
+				continue
 			}
+			if a.redelivery(copies[x]) {
+				a.rep.Redelivered += n - 1
+				continue
+			}
+			var desc []string
+			for _, m := range copies[x] {
+				desc = append(desc, fmt.Sprintf("%s at %s", m.hdr.Get("Message-Id"), m.rec.At.Format("15:04:05.000")))
+			}
+			a.violate(r, RuleDuplicate, "%q got this submission %d times: %s", x, n, strings.Join(desc, ", "))
 		}
 		if capN, ok := a.p.Share[r.Form]; ok && len(seen) > capN {
 			a.violate(r, RuleOverCap, "share post reached %d recipients, max_recipients is %d", len(seen), capN)
@@ -530,6 +551,29 @@ func (a *auditor) perRequest(reqs []*Request) {
 			a.violate(r, RuleLost, "answered %d, %d of %d recipients never got it", r.Status, lost, len(want))
 		}
 	}
+}
+
+// redelivery reports copies of one message (one Message-ID), each pair
+// separated by a kill of the service.
+func (a *auditor) redelivery(ms []*parsed) bool {
+	if len(a.p.Kills) == 0 {
+		return false
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].rec.At.Before(ms[j].rec.At) })
+	id := ms[0].hdr.Get("Message-Id")
+	for i := 1; i < len(ms); i++ {
+		if id == "" || ms[i].hdr.Get("Message-Id") != id {
+			return false
+		}
+		killed := false
+		for _, k := range a.p.Kills {
+			killed = killed || (k.After(ms[i-1].rec.At) && k.Before(ms[i].rec.At))
+		}
+		if !killed {
+			return false
+		}
+	}
+	return true
 }
 
 // expected are the recipients r must reach.

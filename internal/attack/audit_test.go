@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 )
@@ -277,6 +278,47 @@ func TestAuditDetects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditRedelivery: a same-Message-ID copy across a kill is counted
+// as a redelivery; without a kill between the copies, or with a different
+// Message-ID, it stays a duplicate.
+func TestAuditRedelivery(t *testing.T) {
+	key, rec := testKey(t)
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	first := good("contact", "support@example.test").build(t, key)
+	first.At = t0
+	again := first
+	again.At = t0.Add(2 * time.Second)
+	requeued := hdrSpec(good("contact", "support@example.test"), 5, "Message-ID: <"+tSub+".zzzzzzzz@example.test>").build(t, key)
+	requeued.At = t0.Add(2 * time.Second)
+	for _, tc := range []struct {
+		name        string
+		kills       []time.Time
+		second      Received
+		duplicates  int
+		redelivered int
+	}{
+		{"a copy across a kill is a redelivery", []time.Time{t0.Add(time.Second)}, again, 0, 1},
+		{"a copy with no kill between is a duplicate", []time.Time{t0.Add(3 * time.Second)}, again, 1, 0},
+		{"a copy without any kill is a duplicate", nil, again, 1, 0},
+		{"a second Message-ID across a kill is a duplicate", []time.Time{t0.Add(time.Second)}, requeued, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPolicy(rec)
+			p.Kills = tc.kills
+			r := Audit(p, []*Request{contactReq()}, []Received{first, tc.second})
+			if r.Count(RuleDuplicate) != tc.duplicates || r.Redelivered != tc.redelivered {
+				t.Fatalf("duplicates %d, redelivered %d; want %d, %d\n%s", r.Count(RuleDuplicate), r.Redelivered, tc.duplicates, tc.redelivered, r.Markdown())
+			}
+		})
+	}
+}
+
+func hdrSpec(s msgSpec, i int, v string) msgSpec {
+	s.headers = append([]string(nil), s.headers...)
+	s.headers[i] = v
+	return s
 }
 
 // TestAuditCaps proves the rate-limit caps are counted across requests.

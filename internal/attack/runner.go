@@ -33,6 +33,10 @@ type Options struct {
 	Workers int
 	// Log receives progress lines. Default io.Discard.
 	Log io.Writer
+	// StrictOnce fails the sigkill scenario on any redelivery, even a
+	// same-Message-ID copy of a message whose relay acceptance raced the
+	// kill (which SMTP cannot rule out).
+	StrictOnce bool
 	// Trace, when set, receives one line per request after the run.
 	Trace io.Writer
 	// Config adjusts the generated service config before it is written.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,8 @@ func StartSink() (*Sink, error) {
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = MaxSinkMessage
 	srv.MaxRecipients = 100
+	// Connections the service drops when it is killed are expected.
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv = srv
 	go func() { _ = srv.Serve(ln) }()
 	return s, nil

@@ -221,11 +221,11 @@ loop:
 	mu.Lock()
 	defer mu.Unlock()
 	if sampleErr != nil {
-		res.Checks = append(res.Checks, Check{"sampling", false, sampleErr.Error()})
+		res.Checks = append(res.Checks, Check{Name: "sampling", Detail: sampleErr.Error()})
 		return res, nil
 	}
 	if len(res.Samples) < 6 {
-		res.Checks = append(res.Checks, Check{"sampling", false, fmt.Sprintf("only %d samples; soak for at least 10s", len(res.Samples))})
+		res.Checks = append(res.Checks, Check{Name: "sampling", Detail: fmt.Sprintf("only %d samples; soak for at least 10s", len(res.Samples))})
 		return res, nil
 	}
 	first, last := thirds(res.Samples)
@@ -233,9 +233,9 @@ loop:
 	g0, g1 := median(values(first, func(x Sample) float64 { return float64(x.Goroutines) })), median(values(last, func(x Sample) float64 { return float64(x.Goroutines) }))
 	f0, f1 := median(values(first, func(x Sample) float64 { return float64(x.FDs) })), median(values(last, func(x Sample) float64 { return float64(x.FDs) }))
 	res.Checks = append(res.Checks,
-		Check{"RSS stable", rss1 <= rss0*SoakRSSFactor+SoakRSSSlack, fmt.Sprintf("%.1f -> %.1f MiB (limit x%.1f + %d MiB)", rss0/(1<<20), rss1/(1<<20), SoakRSSFactor, SoakRSSSlack>>20)},
-		Check{"goroutines stable", g1 <= g0+SoakGoroutineHeap, fmt.Sprintf("%.0f -> %.0f (limit +%d)", g0, g1, SoakGoroutineHeap)},
-		Check{"open files stable", f1 <= f0+SoakFDSlack, fmt.Sprintf("%.0f -> %.0f (limit +%d)", f0, f1, SoakFDSlack)},
+		Check{Name: "RSS stable", OK: rss1 <= rss0*SoakRSSFactor+SoakRSSSlack, Detail: fmt.Sprintf("%.1f -> %.1f MiB (limit x%.1f + %d MiB)", rss0/(1<<20), rss1/(1<<20), SoakRSSFactor, SoakRSSSlack>>20)},
+		Check{Name: "goroutines stable", OK: g1 <= g0+SoakGoroutineHeap, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", g0, g1, SoakGoroutineHeap)},
+		Check{Name: "open files stable", OK: f1 <= f0+SoakFDSlack, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", f0, f1, SoakFDSlack)},
 	)
 	return res, nil
 }
