@@ -274,6 +274,11 @@ func (d *Dir) Claim(ctx context.Context, now time.Time, max int) ([]*Message, er
 	out := make([]*Message, 0, len(due))
 	for _, e := range due {
 		b, err := os.ReadFile(d.queuePath(e.meta.ID))
+		if errors.Is(err, os.ErrNotExist) {
+			// Removed behind our back (by hand): nothing left to send.
+			delete(d.index, e.meta.ID)
+			continue
+		}
 		if err != nil {
 			return out, fmt.Errorf("outbox: reading spool: %w", err)
 		}

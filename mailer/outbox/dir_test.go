@@ -179,3 +179,27 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestDirSurvivesEntriesRemovedOrDamagedByHand(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	path := t.TempDir()
+	d := openDir(t, path, &now)
+	defer d.Close()
+	a, b, c := msg(1), msg(2), msg(3)
+	for i, m := range []*Message{a, b, c} {
+		m.Enqueued = t0.Add(time.Duration(i) * time.Second)
+		if err := d.Enqueue(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(path, dirQueue, a.ID+msgExt))
+	os.WriteFile(filepath.Join(path, dirQueue, b.ID+msgExt), []byte("garbage"), 0o600)
+	got, err := d.Claim(ctx, now, 10)
+	if err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("claim = %v, %v; want only the intact message", got, err)
+	}
+	if s, _ := d.Stats(ctx, now); s.Depth != 1 || s.Dead != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
