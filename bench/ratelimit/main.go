@@ -58,7 +58,28 @@ type result struct {
 	nsOp     float64
 	bytesOp  int64
 	allocsOp int64
+	serverUs float64 // Redis CPU per decision (INFO commandstats), redis only
 	err      error
+}
+
+// redisCPU is the microseconds of command execution Redis has counted
+// since the last CONFIG RESETSTAT, over all commands.
+func redisCPU(e *env) float64 {
+	info, err := e.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for line := range strings.SplitSeq(info, "\r\n") {
+		_, rest, ok := strings.Cut(line, ",usec=")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_config") || strings.HasPrefix(line, "cmdstat_info") {
+			continue
+		}
+		v, _, _ := strings.Cut(rest, ",")
+		us, _ := strconv.ParseFloat(v, 64)
+		total += us
+	}
+	return total
 }
 
 func main() {
@@ -145,8 +166,16 @@ func measure(e *env, w workload, c contender) result {
 	defer lim.close()
 	ctx := context.Background()
 	var firstErr error
+	ops := 0
+	if c.redis {
+		if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
+			r.err = err
+			return r
+		}
+	}
 	br := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
+		ops += b.N
 		for i := 0; i < b.N; i++ {
 			if _, err := lim.decide(ctx, w.keys(i)); err != nil && firstErr == nil {
 				firstErr = err
@@ -154,6 +183,9 @@ func measure(e *env, w workload, c contender) result {
 		}
 	})
 	r.err = firstErr
+	if c.redis && ops > 0 {
+		r.serverUs = redisCPU(e) / float64(ops)
+	}
 	if br.N > 0 {
 		r.nsOp = float64(br.T.Nanoseconds()) / float64(br.N)
 	}
@@ -169,8 +201,8 @@ func table(out io.Writer, rs []result) {
 			best[k] = r
 		}
 	}
-	fmt.Fprintln(out, "| workload | limiter | kind | ns/op | B/op | allocs/op | × best peer |")
-	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| workload | limiter | kind | ns/op | B/op | allocs/op | Redis CPU µs/op | × best peer |")
+	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		if errors.Is(r.err, errSkipped) {
 			continue
@@ -180,14 +212,18 @@ func table(out io.Writer, rs []result) {
 			name = "**" + name + "**"
 		}
 		if r.err != nil {
-			fmt.Fprintf(out, "| %s | %s | %s | error: %s | | | |\n", r.w, name, kind(r.c), strings.ReplaceAll(r.err.Error(), "|", "/"))
+			fmt.Fprintf(out, "| %s | %s | %s | error: %s | | | | |\n", r.w, name, kind(r.c), strings.ReplaceAll(r.err.Error(), "|", "/"))
 			continue
 		}
 		ratio := ""
 		if b, ok := best[r.w+"|"+kind(r.c)]; ok && b.nsOp > 0 {
 			ratio = fmt.Sprintf("%.2f×", r.nsOp/b.nsOp)
 		}
-		fmt.Fprintf(out, "| %s | %s | %s | %.0f | %d | %d | %s |\n", r.w, name, kind(r.c), r.nsOp, r.bytesOp, r.allocsOp, ratio)
+		cpu := ""
+		if r.c.redis {
+			cpu = fmt.Sprintf("%.1f", r.serverUs)
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %.0f | %d | %d | %s | %s |\n", r.w, name, kind(r.c), r.nsOp, r.bytesOp, r.allocsOp, cpu, ratio)
 	}
 	fmt.Fprintln(out)
 	for _, r := range rs {
