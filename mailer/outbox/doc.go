@@ -30,10 +30,12 @@
 // # Group commit
 //
 // Enqueue takes several messages at once (a share form yields one message
-// per recipient) and makes them durable together: one file fsync per
-// message but a single directory fsync for the whole batch, and a single
-// MULTI/EXEC for Redis. The spool file format (a header line, a JSON
-// metadata line, the raw message) is self-delimiting, so a later version can
-// append many messages to one segment file per fsync without a format
-// change for readers.
+// per recipient) and makes them durable together: a single MULTI/EXEC for
+// Redis; for the directory spool one fsync per message file and one
+// directory fsync, which is moreover shared with every concurrent caller
+// (Enqueue, Ack, Retry, Dead): while one directory fsync runs, the callers
+// that arrive meanwhile wait for and share the next one. The spool file
+// format (a header line, a JSON metadata line, the raw message) is
+// self-delimiting, so a later version can also append many messages to one
+// segment file per fsync without a format change for readers.
 package outbox
