@@ -345,6 +345,9 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 	if m.closed.Load() {
 		return Decision{}, ErrClosed
 	}
+	if len(rules) == 1 {
+		return m.allowOne(&rules[0])
+	}
 	var stBuf [8]ruleState
 	var lockBuf [8]int
 	st := stBuf[:0]
@@ -378,6 +381,51 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 		m.shards[i].mu.Unlock()
 	}
 	return d, err
+}
+
+// allowOne is Allow for the common single-rule decision: one shard, no
+// lock ordering, no scratch arrays. Same semantics as allowLocked.
+func (m *Memory) allowOne(r *Rule) (Decision, error) {
+	if r.Limit.IsZero() && r.Tier != TierIP {
+		return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+	}
+	kh := m.keyHash(r.Key)
+	sh := &m.shards[m.shardOf(kh)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := m.now()
+	t := now.UnixNano()
+	if r.Tier == TierIP {
+		if b, ok := sh.bans[kh]; ok {
+			if left := b.remaining(t); left > 0 {
+				return Decision{Rule: 0, Tightest: 0, RetryAfter: left, Reset: left, Banned: true}, nil
+			}
+		}
+		if r.Limit.IsZero() {
+			return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+		}
+	}
+	id := m.bucketID(kh, r)
+	b, ok := sh.buckets[id]
+	if !ok {
+		if err := m.addKey(sh, now); err != nil {
+			return Decision{}, err
+		}
+		b = newBucket(r.Limit)
+		sh.buckets[id] = b
+		sh.peakBuckets = max(sh.peakBuckets, len(sh.buckets))
+	}
+	tokens := b.lim.TokensAt(now)
+	if wait := waitFor(r.Limit, tokens); wait > 0 {
+		return Decision{Rule: 0, Tightest: 0, RetryAfter: wait,
+			Remaining: remaining(r.Limit, tokens), Reset: resetFor(r.Limit, tokens)}, nil
+	}
+	if !b.lim.AllowN(now, 1) {
+		return Decision{}, fmt.Errorf("ratelimit: bucket for tier %q changed under lock", r.Tier)
+	}
+	b.last = t
+	return Decision{Allowed: true, Rule: -1, Tightest: 0,
+		Remaining: remaining(r.Limit, tokens-1), Reset: resetFor(r.Limit, tokens-1)}, nil
 }
 
 // allowLocked decides with every involved shard locked.
