@@ -480,3 +480,38 @@ func TestMemoryConcurrentWithSweepAndBans(t *testing.T) {
 		t.Errorf("admitted %d, want exactly the global budget 50", got)
 	}
 }
+
+func TestMemorySingleRuleFastPathMatchesGeneralPath(t *testing.T) {
+	// The same decisions through allowOne (one rule) and allowLocked (the
+	// rule plus an unlimited one) must agree step for step.
+	clk := newClock()
+	start := clk.Now()
+	fast := newTestMemory(t, MemoryConfig{Now: clk.Now, Ban: BanPolicy{Threshold: 3}})
+	slow := newTestMemory(t, MemoryConfig{Now: clk.Now, Ban: BanPolicy{Threshold: 3}})
+	ctx := context.Background()
+	r := Rule{Tier: TierIP, Key: "k", Limit: lim("3/m")}
+	pad := Rule{Tier: TierForm, Key: "f"}
+	for i := range 120 {
+		clk.Set(start.Add(time.Duration(i) * 7 * time.Second))
+		if i%40 == 39 { // offences now and then, enough for a ban
+			for range 3 {
+				a, _ := fast.Penalize(ctx, "k")
+				b, _ := slow.Penalize(ctx, "k")
+				if a != b {
+					t.Fatalf("step %d: Penalize %s vs %s", i, a, b)
+				}
+			}
+		}
+		df, err := fast.Allow(ctx, []Rule{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := slow.Allow(ctx, []Rule{r, pad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if df != ds {
+			t.Fatalf("step %d: fast %+v, general %+v", i, df, ds)
+		}
+	}
+}
