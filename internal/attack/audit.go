@@ -101,6 +101,8 @@ type Request struct {
 	// SuccessRedirect is a 303 to a page other than the error page: the
 	// success answer to a plain HTML post.
 	SuccessRedirect bool
+	// Note describes the variant (for the trace).
+	Note string
 	// Sent and Done bracket the exchange.
 	Sent, Done time.Time
 	SubID      string // submission ID from a JSON success answer

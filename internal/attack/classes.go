@@ -179,6 +179,7 @@ func genSenderSpoof(e *Env) []Batch {
 		for _, enc := range e.encs() {
 			r := e.NewRequest("sender-spoof", ContactForm)
 			r.Sender = visitor(r)
+			r.Note = fmt.Sprintf("%s %s=%q", enc, f, victim)
 			b = append(b, e.Post(r, enc, append(contactBase(r), KV{f, victim})...))
 		}
 	}
@@ -198,6 +199,7 @@ func genSenderSpoof(e *Env) []Batch {
 		for _, enc := range e.encs() {
 			r := e.NewRequest("sender-spoof", ContactForm)
 			r.Sender = visitor(r)
+			r.Note = fmt.Sprintf("%s %s=%q", enc, v.field, v.value)
 			if v.field == "email" {
 				r.Sender = v.value
 			}
@@ -387,6 +389,7 @@ func genHeaderInjection(e *Env) []Batch {
 			for _, enc := range e.encs() {
 				r := e.NewRequest("header-injection", ContactForm)
 				r.Sender = visitor(r)
+				r.Note = fmt.Sprintf("%s %s %q", enc, field, inj)
 				v := inj
 				if field == "email" {
 					v = "visitor" + fmt.Sprint(r.ID) + "@visitor.test" + strings.TrimPrefix(inj, "x")
@@ -401,6 +404,7 @@ func genHeaderInjection(e *Env) []Batch {
 			enc := e.encs()[0]
 			r := e.NewRequest("header-injection", ShareForm)
 			r.Sender = visitor(r)
+			r.Note = fmt.Sprintf("%s %s %q", enc, field, inj)
 			friend := fmt.Sprintf("friend%d@recipient.test", r.ID)
 			kvs := shareBase(r, e, field)
 			switch field {
@@ -767,6 +771,7 @@ func genMalformed(e *Env) []Batch {
 		if withMarker {
 			body = bytes.ReplaceAll(body, []byte("MARKER"), []byte(r.Marker))
 		}
+		r.Note = fmt.Sprintf("%s %.60q", ct, body)
 		b = append(b, &Attempt{Req: r, ContentType: ct, Body: body, XFF: e.viaProxy(r)})
 	}
 	// Oversized.

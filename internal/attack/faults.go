@@ -524,6 +524,9 @@ func readyStatus(ctx context.Context, e *Env) int {
 func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResult, error) {
 	res := &FaultResult{Name: FaultRedisKilled + "/" + policy}
 	opt.Redis = true
+	// Every acknowledged write on disk, so what Redis lost to the kill is
+	// not mistaken for what formguard lost.
+	opt.RedisFsync = "always"
 	inner := opt.Config
 	opt.Config = func(c *ServiceConfig) {
 		if inner != nil {

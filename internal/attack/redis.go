@@ -14,11 +14,15 @@ import (
 
 // Redis is a real redis-server for the harness, started the way
 // internal/testutil does it but usable outside tests, and with the
-// append-only file on (fsync always) in Dir, so that a killed and
-// restarted server keeps its data the way a production one would.
+// append-only file on in Dir, so that a killed and restarted server keeps
+// its data the way a production one would.
 type Redis struct {
 	Addr string
 	Dir  string
+	// Fsync is appendfsync: "everysec" (Redis's default) or "always"
+	// (nothing acknowledged is lost to a SIGKILL; the redis-killed
+	// scenario uses it).
+	Fsync string
 
 	bin string
 	mu  sync.Mutex
@@ -27,12 +31,15 @@ type Redis struct {
 
 // StartRedis starts redis-server on a free loopback port with its data in
 // dir.
-func StartRedis(dir string) (*Redis, error) {
+func StartRedis(dir, fsync string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("attack: -redis needs redis-server (apt-get install redis-server): %w", err)
 	}
-	r := &Redis{Dir: dir, bin: bin}
+	if fsync == "" {
+		fsync = "everysec"
+	}
+	r := &Redis{Dir: dir, Fsync: fsync, bin: bin}
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := FreePort()
 		if err != nil {
@@ -54,7 +61,7 @@ func (r *Redis) start() error {
 	defer r.mu.Unlock()
 	_, port, _ := net.SplitHostPort(r.Addr)
 	cmd := exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.Dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
+		"--save", "", "--appendonly", "yes", "--appendfsync", r.Fsync,
 		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -23,6 +23,8 @@ type Options struct {
 	Short bool
 	// Redis runs the service against a real redis-server.
 	Redis bool
+	// RedisFsync is the server's appendfsync (default everysec).
+	RedisFsync string
 	// Dir is the work directory; "" makes a temporary one, removed by
 	// Close unless Keep.
 	Dir  string
@@ -111,7 +113,7 @@ func Setup(ctx context.Context, opt Options) (*Env, error) {
 		if err := os.MkdirAll(rd, 0o700); err != nil {
 			return nil, err
 		}
-		if e.Redis, err = StartRedis(rd); err != nil {
+		if e.Redis, err = StartRedis(rd, opt.RedisFsync); err != nil {
 			return nil, err
 		}
 		e.Cfg.RedisURL = e.Redis.URL()
@@ -376,8 +378,8 @@ func (e *Env) WriteTrace() {
 		return
 	}
 	for _, r := range e.Requests() {
-		fmt.Fprintf(e.Opt.Trace, "%5d %-20s %-8s %3d accepted=%-5v legit=%-5v client=%s sub=%s\n",
-			r.ID, r.Class, r.Form, r.Status, r.Accepted(), r.Legit, r.Client, r.SubID)
+		fmt.Fprintf(e.Opt.Trace, "%5d %-20s %-8s %3d accepted=%-5v legit=%-5v client=%s sub=%s %s\n",
+			r.ID, r.Class, r.Form, r.Status, r.Accepted(), r.Legit, r.Client, r.SubID, r.Note)
 	}
 }
 
