@@ -58,7 +58,8 @@ func TestDecisionKeysShareOneSlot(t *testing.T) {
 			for i := range rules {
 				keys = append(keys, s.ruleKey(&rules[i]))
 				if rules[i].Tier == ratelimit.TierIP {
-					keys = append(keys, s.banKey(rules[i].Key))
+					record, until := s.banKeys(rules[i].Key)
+					keys = append(keys, record, until)
 				}
 			}
 			want := slot(keys[0])

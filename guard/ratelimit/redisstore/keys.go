@@ -12,6 +12,7 @@ import (
 //
 //	PREFIX:{PREFIX}:r:TIER:HASH   a rule's TAT
 //	PREFIX:{PREFIX}:b:HASH        a client key's ban record
+//	PREFIX:{PREFIX}:u:HASH        the end of its ban, only while banned
 //	PREFIX:rp:HASH                a used CAPTCHA/form token (own slot)
 //
 // HASH is the first 128 bits of SHA-256 over the caller's key (and, for
@@ -39,8 +40,10 @@ func (s *Store) ruleKey(r *ratelimit.Rule) string {
 	return s.base + "r:" + safeTier(r.Tier) + ":" + hashHex(r.Key, string(lim[:]))
 }
 
-func (s *Store) banKey(key string) string {
-	return s.base + "b:" + hashHex("ban", key)
+// banKeys are a client key's ban record and its ban-until key.
+func (s *Store) banKeys(key string) (record, until string) {
+	h := hashHex("ban", key)
+	return s.base + "b:" + h, s.base + "u:" + h
 }
 
 // safeTier keeps a tier name readable in keys when it is a short lowercase

@@ -8,7 +8,7 @@ package redisstore
 // caller from the reply.
 //
 // KEYS[1..n]      bucket keys (TAT values), one per rule
-// KEYS[n+1..]     ban keys, one per TierIP rule
+// KEYS[n+1..]     ban-until keys (end of the ban in force), one per TierIP rule
 // ARGV[1]         n
 // ARGV[2i, 2i+1]  Count and Period (µs) of rule i (1-based)
 // ARGV[2n+1+j]    0-based rule index of ban key j
@@ -21,9 +21,11 @@ const allowSrc = `
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local n = tonumber(ARGV[1])
+-- one read for every bucket and every ban-until key
+local vals = redis.call('MGET', unpack(KEYS))
 
 for j = n + 1, #KEYS do
-  local u = tonumber(redis.call('HGET', KEYS[j], 'u'))
+  local u = tonumber(vals[j])
   if u and u > now then
     return {2, tonumber(ARGV[n + n + 1 + j - n]), u - now}
   end
@@ -37,7 +39,7 @@ for i = 1, n do
   local step = period / tonumber(ARGV[i + i])
   local cur = tat[k]
   if not cur then
-    cur = tonumber(redis.call('GET', k)) or now
+    cur = tonumber(vals[i]) or now
     if cur < now then cur = now end
     first[i] = cur
   end
@@ -76,9 +78,13 @@ return reply
 // penalizeSrc records one offence against a ban key and returns the ban in
 // force (µs, 0 when none). It mirrors ratelimit's in-memory ban logic.
 //
-// KEYS[1]  ban key, a hash: c offences in window, w window start,
+// KEYS[1]  ban record, a hash: c offences in window, w window start,
 //
 //	l escalation level, u end of the current (or last) ban
+//
+// KEYS[2]  ban-until key: u as a plain value that exists only while the
+//
+//	ban is in force, so allowSrc reads it in the same MGET as the buckets
 //
 // ARGV     Threshold, Window µs, Base µs, Max µs
 const penalizeSrc = `
@@ -109,6 +115,9 @@ local keep = u + mx
 if w + win > keep then keep = w + win end
 redis.call('HSET', KEYS[1], 'c', c, 'w', string.format('%.17g', w), 'l', l, 'u', string.format('%.17g', u))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((keep - now) / 1000)))
-if u > now then return u - now end
+if u > now then
+  redis.call('SET', KEYS[2], string.format('%.17g', u), 'PX', math.max(1, math.ceil((u - now) / 1000)))
+  return u - now
+end
 return 0
 `

@@ -266,7 +266,8 @@ func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error)
 	}
 	if s.tryRedis() {
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
-		v, err := s.penalize.run(rctx, s.c, []string{s.banKey(key)}, s.banArgs...)
+		record, until := s.banKeys(key)
+		v, err := s.penalize.run(rctx, s.c, []string{record, until}, s.banArgs...)
 		cancel()
 		if err == nil {
 			us, ok := v.(int64)
@@ -358,7 +359,8 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 	args[0] = len(keys)
 	for i := range rules {
 		if rules[i].Tier == ratelimit.TierIP {
-			keys = append(keys, s.banKey(rules[i].Key))
+			_, until := s.banKeys(rules[i].Key)
+			keys = append(keys, until)
 			bans = append(bans, i)
 		}
 	}
