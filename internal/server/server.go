@@ -133,6 +133,8 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.Handle("/f/{form}", s.instrument("submit", http.HandlerFunc(s.submit)))
+	// Anything else under /f/ names no form: the same problem answer.
+	m.Handle("/f/", s.instrument("submit", http.HandlerFunc(s.unknownForm)))
 	m.Handle("/f/{form}/challenge", s.instrument("challenge", http.HandlerFunc(s.challenge)))
 	m.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(healthz)))
 	m.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
@@ -160,12 +162,17 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	h, ok := s.forms[r.PathValue("form")]
 	if !ok {
-		// The form label is attacker-chosen here; never use it as a label.
-		s.metrics.Decision("", guard.ErrUnknownForm.Code)
-		guard.WriteError(w, r, guard.ErrUnknownForm)
+		s.unknownForm(w, r)
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// unknownForm answers a post to a form that does not exist.
+func (s *Server) unknownForm(w http.ResponseWriter, r *http.Request) {
+	// The form name is attacker-chosen here; never use it as a label.
+	s.metrics.Decision("", guard.ErrUnknownForm.Code)
+	guard.WriteError(w, r, guard.ErrUnknownForm)
 }
 
 // challenge serves /f/{form}/challenge.

@@ -67,19 +67,19 @@ type testServer struct {
 // newTestServer wires a real guard, real verifiers and a real directory
 // outbox; Deliver queues a minimal message for each submission so the
 // tests can see what was accepted.
-func newTestServer(t *testing.T, yaml string) *testServer {
+func newTestServer(t testing.TB, yaml string) *testServer {
 	t.Helper()
 	return newTestServerOpts(t, yaml, config.Options{Getenv: func(string) (string, bool) { return "", false }})
 }
 
 // newTestServerEnv is newTestServer reading the process environment (for
 // secrets set with t.Setenv).
-func newTestServerEnv(t *testing.T, yaml string) *testServer {
+func newTestServerEnv(t testing.TB, yaml string) *testServer {
 	t.Helper()
 	return newTestServerOpts(t, yaml, config.Options{})
 }
 
-func newTestServerOpts(t *testing.T, yaml string, opt config.Options) *testServer {
+func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServer {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), opt)
 	if err != nil {
