@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/formguard/formguard/guard"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -151,4 +153,23 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(s.Depth))
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.GaugeValue, float64(s.Dead))
 	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, s.OldestAge.Seconds())
+}
+
+// GuardHandlers returns the ErrorHandler and SuccessHandler to put in
+// guard.Config, so that every rejection (and honeypot hit) is counted
+// before the guard's usual answer is written.
+func (m *Metrics) GuardHandlers() (onError func(http.ResponseWriter, *http.Request, *guard.Error), onSuccess func(http.ResponseWriter, *http.Request, *guard.Submission)) {
+	onError = func(w http.ResponseWriter, r *http.Request, e *guard.Error) {
+		m.Decision(r.PathValue("form"), e.Code)
+		guard.WriteError(w, r, e)
+	}
+	onSuccess = func(w http.ResponseWriter, r *http.Request, s *guard.Submission) {
+		code := "accepted"
+		if e, ok := guard.Reason(r); ok {
+			code = e.Code // honeypot: answered as success, counted as what it is
+		}
+		m.Decision(s.Form, code)
+		guard.WriteSuccess(w, r, s)
+	}
+	return onError, onSuccess
 }

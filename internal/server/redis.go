@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +30,9 @@ type redisParts struct {
 // Redis that does not answer at start-up is an error: the service starts
 // only when it can keep its promises.
 func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (rp *redisParts, err error) {
+	// go-redis logs pool errors with the log package; keep stderr JSON.
+	redisLog.Store(log)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("server: redis_url: %v", err)
@@ -73,4 +78,21 @@ func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.L
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	return &redisParts{client: client, store: store, replay: redisstore.NewReplayCache(client, RedisPrefix), queue: queue}, nil
+}
+
+// go-redis's logger is process-wide: it is set once, and forwards to the
+// logger of the most recently opened Service.
+var (
+	redisLog     atomic.Pointer[slog.Logger]
+	redisLogOnce sync.Once
+)
+
+// redisLogger sends go-redis's own messages (connection pool errors) to
+// slog as warnings. They carry addresses, never data or passwords.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l := redisLog.Load(); l != nil {
+		l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+	}
 }

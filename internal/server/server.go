@@ -241,25 +241,6 @@ func (s *Server) deliverHandler(form string) http.Handler {
 	})
 }
 
-// GuardHandlers returns the ErrorHandler and SuccessHandler to put in
-// guard.Config, so that every rejection (and honeypot hit) is counted
-// before the guard's usual answer is written.
-func (m *Metrics) GuardHandlers() (onError func(http.ResponseWriter, *http.Request, *guard.Error), onSuccess func(http.ResponseWriter, *http.Request, *guard.Submission)) {
-	onError = func(w http.ResponseWriter, r *http.Request, e *guard.Error) {
-		m.Decision(r.PathValue("form"), e.Code)
-		guard.WriteError(w, r, e)
-	}
-	onSuccess = func(w http.ResponseWriter, r *http.Request, s *guard.Submission) {
-		code := "accepted"
-		if e, ok := guard.Reason(r); ok {
-			code = e.Code // honeypot: answered as success, counted as what it is
-		}
-		m.Decision(s.Form, code)
-		guard.WriteSuccess(w, r, s)
-	}
-	return onError, onSuccess
-}
-
 // instrument records the latency of route.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
