@@ -515,8 +515,12 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 				left--
 			}
 		}
-		rem, reset := remaining(rules[i].Limit, left), resetFor(rules[i].Limit, left)
-		if d.Tightest < 0 || rem < d.Remaining || (rem == d.Remaining && reset > d.Reset) {
+		rem := remaining(rules[i].Limit, left)
+		if d.Tightest >= 0 && rem > d.Remaining {
+			continue // not tighter: its reset does not matter
+		}
+		reset := resetFor(rules[i].Limit, left)
+		if d.Tightest < 0 || rem < d.Remaining || reset > d.Reset {
 			d.Tightest, d.Remaining, d.Reset = i, rem, reset
 		}
 	}
@@ -557,7 +561,12 @@ func durationFor(l Limit, tokens float64) time.Duration {
 }
 
 // waitFor is how long until a bucket holding tokens has a whole token.
-func waitFor(l Limit, tokens float64) time.Duration { return durationFor(l, 1-tokens) }
+func waitFor(l Limit, tokens float64) time.Duration {
+	if tokens >= 1 {
+		return 0
+	}
+	return durationFor(l, 1-tokens)
+}
 
 // resetFor is how long until a bucket holding tokens is full again.
 func resetFor(l Limit, tokens float64) time.Duration {
