@@ -880,6 +880,7 @@ func genRedirect(e *Env) []Batch {
 		for _, enc := range []Enc{EncForm, EncMultipart} {
 			r := e.NewRequest("redirect", ContactForm)
 			r.Sender = visitor(r)
+			r.Note = fmt.Sprintf("%s _next=%q", enc, next)
 			a := e.Post(r, enc, append(contactBase(r), KV{"_next", next})...)
 			a.Header = http.Header{"Accept": {"text/html"}}
 			a.Check = e.checkRedirect
@@ -931,6 +932,7 @@ func genMethod(e *Env) []Batch {
 	for _, m := range []string{"GET", "PUT", "PATCH", "DELETE", "HEAD", "TRACE", "CONNECT", "PROPFIND"} {
 		r := e.NewRequest("method-confusion", ContactForm)
 		r.Sender = visitor(r)
+		r.Note = "method " + m
 		a := &Attempt{Req: r, Method: m, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r)}
 		if m == "GET" || m == "HEAD" {
 			a.Body = nil
@@ -972,6 +974,7 @@ func genMethod(e *Env) []Batch {
 	} {
 		r := e.NewRequest("method-confusion", ContactForm)
 		r.Sender = visitor(r)
+		r.Note = fmt.Sprintf("Content-Type %q", c.ct)
 		a := &Attempt{Req: r, ContentType: c.ct, Body: c.body(r), XFF: e.viaProxy(r)}
 		if c.ct == "" {
 			a.Header = http.Header{"Content-Type": {""}}
@@ -990,6 +993,7 @@ func genMethod(e *Env) []Batch {
 	} {
 		r := e.NewRequest("method-confusion", ContactForm)
 		r.Sender = visitor(r)
+		r.Note = fmt.Sprintf("headers %v", h)
 		a := &Attempt{Req: r, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r), Header: h}
 		a.Check = corsCheck
 		b = append(b, a)
@@ -997,6 +1001,7 @@ func genMethod(e *Env) []Batch {
 	// A CORS preflight from another site must not be granted.
 	{
 		r := e.NewRequest("method-confusion", ContactForm)
+		r.Note = "CORS preflight from https://evil.example"
 		r.Client = e.FreshIPv4()
 		a := &Attempt{Req: r, Method: "OPTIONS", XFF: []string{r.Client},
 			Header: http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type"}}}

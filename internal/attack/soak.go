@@ -17,10 +17,10 @@ import (
 // Soak tolerances: the last third of the run (median) against the first
 // third after warm-up (median).
 const (
-	SoakRSSFactor     = 1.5      // RSS may grow by half ...
-	SoakRSSSlack      = 16 << 20 // ... plus 16 MiB of allocator noise
-	SoakGoroutineHeap = 25       // extra goroutines allowed
-	SoakFDSlack       = 25       // extra open files allowed
+	SoakRSSFactor     = 1.3      // RSS may grow by 30% ...
+	SoakRSSSlack      = 10 << 20 // ... plus 10 MiB of allocator noise
+	SoakGoroutineHeap = 15       // extra goroutines allowed
+	SoakFDSlack       = 15       // extra open files allowed
 	// SoakRate is the steady request rate (requests per second).
 	SoakRate = 25
 )
