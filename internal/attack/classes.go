@@ -534,6 +534,12 @@ func genCaptcha(e *Env) []Batch {
 		}
 		a := e.Post(r, e.encs()[0], kvs...)
 		a.Token = tok
+		if !legit {
+			// A bad token must be refused outright: its mail would
+			// look legitimate, so the answer is what is judged.
+			r.Allowed = nil
+			a.Check = mustRefuse("captcha_bypass")
+		}
 		return a
 	}
 	fixed := func(s string) func(context.Context, *Client, *Attempt) (string, error) {
@@ -572,7 +578,9 @@ func genCaptcha(e *Env) []Batch {
 		if form == ShareForm {
 			kvs = append(kvs, KV{"to", friend}, KV{"url", e.Cfg.Origin() + "/p"})
 		}
-		first = append(first, e.Post(r, e.encs()[0], kvs...))
+		a := e.Post(r, e.encs()[0], kvs...)
+		a.Check = mustRefuse("captcha_bypass")
+		first = append(first, a)
 		for _, g := range []string{"", "not base64!", "e30=", "bnVsbA==", strings.Repeat("A", 8000),
 			EncodePayload(captcha.PoWPayload{Algorithm: "SHA-256", Test: true}),
 			EncodePayload(captcha.PoWPayload{Algorithm: "SHA-1", Challenge: "00", Salt: "x", Signature: "00"})} {
@@ -610,7 +618,9 @@ func genCaptcha(e *Env) []Batch {
 	{
 		r := e.NewRequest("captcha", ContactForm)
 		r.Sender = visitor(r)
-		first = append(first, e.Post(r, e.encs()[0], append(contactBase(r), KV{captcha.FormTokenField, "AQAAAZNfakefakefakefakefakefakefakefakefakefakefakefakefakefakefake"})...))
+		a := e.Post(r, e.encs()[0], append(contactBase(r), KV{captcha.FormTokenField, "AQAAAZNfakefakefakefakefakefakefakefakefakefakefakefakefakefakefake"})...)
+		a.Check = mustRefuse("captcha_bypass")
+		first = append(first, a)
 	}
 	// Replays: a legitimate post, then its solution again, sequentially
 	// and by five clients at once.
@@ -889,12 +899,15 @@ func genRedirect(e *Env) []Batch {
 	}
 	// Shared URLs off the site.
 	for _, u := range []string{"https://evil.example/", "//evil.example/", "javascript:alert(1)", "http://example.test.evil.example/",
-		e.Cfg.Origin() + "@evil.example/", "https://example.test.", "data:text/html,x"} {
+		e.Cfg.Origin() + "@evil.example/", "data:text/html,x", "https://example.test@evil.example/"} {
 		r := e.NewRequest("redirect", ShareForm)
 		r.Sender = visitor(r)
 		friend := fmt.Sprintf("friend%d@recipient.test", r.ID)
 		r.Allowed = []string{friend}
-		b = append(b, e.Post(r, e.encs()[0], append(shareBase(r, e, "url"), KV{"to", friend}, KV{"url", u})...))
+		r.Note = fmt.Sprintf("url=%q", u)
+		a := e.Post(r, e.encs()[0], append(shareBase(r, e, "url"), KV{"to", friend}, KV{"url", u})...)
+		a.Check = mustRefuse("offsite_url")
+		b = append(b, a)
 	}
 	e.Shuffle(b)
 	return []Batch{b}
@@ -1066,4 +1079,16 @@ func honeypotCheck(status int, _ http.Header, body []byte) (string, string) {
 		return "honeypot_revealed", fmt.Sprintf("honeypot hit answered %d %.100q, not as success", status, body)
 	}
 	return "", ""
+}
+
+// mustRefuse fails an attempt that was accepted (2xx or a success
+// redirect): used where acceptance itself is the breach, whatever mail
+// follows.
+func mustRefuse(rule string) func(int, http.Header, []byte) (string, string) {
+	return func(status int, h http.Header, _ []byte) (string, string) {
+		if status/100 == 2 || (status == http.StatusSeeOther && !strings.Contains(h.Get("Location"), "error=")) {
+			return rule, fmt.Sprintf("accepted with %d", status)
+		}
+		return "", ""
+	}
 }
