@@ -160,6 +160,20 @@ type Mail struct {
 	OutboxDir string `yaml:"outbox_dir"`
 	SMTP      SMTP   `yaml:"smtp"`
 	DKIM      DKIM   `yaml:"dkim"`
+	// Retry shapes the outbox's retries of temporary delivery failures.
+	Retry Retry `yaml:"retry"`
+	// Workers is the number of delivery goroutines. Default
+	// outbox.DefaultConcurrency.
+	Workers int `yaml:"workers"`
+}
+
+// Retry shapes the outbox's retries: attempt n waits a random time up to
+// min(max_delay, base_delay·2^(n-1)); a message still undelivered after
+// max_age is dead-lettered.
+type Retry struct {
+	BaseDelay time.Duration `yaml:"base_delay"`
+	MaxDelay  time.Duration `yaml:"max_delay"`
+	MaxAge    time.Duration `yaml:"max_age"`
 }
 
 // SMTP is the relay the smtp transport delivers to.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/ratelimit"
+	"github.com/formguard/formguard/mailer/outbox"
 )
 
 // Defaults returns the built-in defaults that a config file is applied
@@ -63,6 +64,12 @@ func (c *Config) applyDefaults() {
 	zeroDur(&c.HTTP.IdleTimeout, d.HTTP.IdleTimeout)
 	zeroDur(&c.HTTP.ShutdownTimeout, d.HTTP.ShutdownTimeout)
 	zeroDur(&c.Mail.SMTP.Timeout, d.Mail.SMTP.Timeout)
+	zeroDur(&c.Mail.Retry.BaseDelay, outbox.DefaultBaseDelay)
+	zeroDur(&c.Mail.Retry.MaxDelay, outbox.DefaultMaxDelay)
+	zeroDur(&c.Mail.Retry.MaxAge, outbox.DefaultMaxAge)
+	if c.Mail.Workers == 0 {
+		c.Mail.Workers = outbox.DefaultConcurrency
+	}
 	if c.HTTP.MaxHeaderBytes == 0 {
 		c.HTTP.MaxHeaderBytes = d.HTTP.MaxHeaderBytes
 	}

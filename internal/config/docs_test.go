@@ -95,6 +95,10 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"max_recipients":           "1",
 		"choice_field":             guard.DefaultChoiceField,
 		"form_token.min_fill":      "3s",
+		"mail.retry.base_delay":    "30s",
+		"mail.retry.max_delay":     "1h",
+		"mail.retry.max_age":       "72h",
+		"mail.workers":             "4",
 		"form_token.max_age":       "2h",
 	} {
 		t.Run(key, func(t *testing.T) {

@@ -148,6 +148,17 @@ func (c *Config) validateMail(p *problems) {
 	if m.OutboxDir == "" {
 		p.add("mail.outbox_dir", "must not be empty")
 	}
+	switch r := m.Retry; {
+	case r.BaseDelay < 10*time.Millisecond:
+		p.add("mail.retry.base_delay", "must be at least 10ms")
+	case r.MaxDelay < r.BaseDelay:
+		p.add("mail.retry.max_delay", "must not be below base_delay")
+	case r.MaxAge < time.Minute:
+		p.add("mail.retry.max_age", "must be at least 1m")
+	}
+	if m.Workers < 1 || m.Workers > 64 {
+		p.add("mail.workers", "must be between 1 and 64")
+	}
 	switch m.SMTP.TLS {
 	case TLSNone, TLSStartTLS, TLSImplicit:
 	default:

@@ -172,8 +172,14 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		DKIM:      mailer.DKIM{Selector: cfg.Mail.DKIM.Selector, Signer: s.signer},
 		Transport: transport,
 		Outbox:    queue,
-		Now:       opt.Now,
-		Logger:    s.log,
+		Workers:   cfg.Mail.Workers,
+		Retry: mailer.Retry{
+			BaseDelay: cfg.Mail.Retry.BaseDelay,
+			MaxDelay:  cfg.Mail.Retry.MaxDelay,
+			MaxAge:    cfg.Mail.Retry.MaxAge,
+		},
+		Now:    opt.Now,
+		Logger: s.log,
 		OnDelivery: func(ev mailer.DeliveryEvent) {
 			s.metrics.Attempt(string(ev.Outcome), ev.Duration)
 		},
