@@ -267,20 +267,15 @@ func (s *Service) dkimKey() (crypto.Signer, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		// O_EXCL: two instances starting together never overwrite each other.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		// Written whole under a temporary name, then linked into place:
+		// link fails if the key exists, so two instances starting together
+		// never overwrite each other or read half a key.
+		created, err := writeNew(path, pemBytes)
 		if err != nil {
-			return nil, fmt.Errorf("server: creating DKIM key: %w", err)
-		}
-		if _, err = f.Write(pemBytes); err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(path)
 			return nil, fmt.Errorf("server: writing DKIM key: %w", err)
+		}
+		if !created {
+			return s.loadKey(path)
 		}
 		signer, err := mailer.ParseKey(pemBytes)
 		if err != nil {
@@ -293,11 +288,43 @@ func (s *Service) dkimKey() (crypto.Signer, error) {
 		s.log.Info("generated DKIM key; publish its DNS record", "key_file", path, "alg", GeneratedKeyAlg, "dns_name", name, "dns_txt", txt)
 		return signer, nil
 	}
+	return s.loadKey(path)
+}
+
+func (s *Service) loadKey(path string) (crypto.Signer, error) {
 	signer, err := mailer.LoadKey(path)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	return signer, nil
+}
+
+// writeNew creates path with data (mode 0600) unless it exists, in which
+// case it reports created == false and leaves the file alone.
+func writeNew(path string, data []byte) (created bool, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if err = tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(data); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // transport builds the configured transport.

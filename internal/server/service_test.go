@@ -272,3 +272,34 @@ func TestServiceWithRedis(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteNewNeverOverwrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dkim.pem")
+	for _, tc := range []struct {
+		name        string
+		data        string
+		wantCreated bool
+	}{
+		{"the first write creates the file", "first", true},
+		{"a second write leaves it alone", "second", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			created, err := writeNew(path, []byte(tc.data))
+			if err != nil || created != tc.wantCreated {
+				t.Fatalf("created %v err %v", created, err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || string(b) != "first" {
+				t.Fatalf("content %q (%v)", b, err)
+			}
+			st, _ := os.Stat(path)
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("mode %v", st.Mode())
+			}
+			left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".tmp-key-*"))
+			if len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+}
