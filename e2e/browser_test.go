@@ -54,6 +54,38 @@ func TestBrowserDemoContactForm(t *testing.T) {
 	if !strings.Contains(string(raw), "Typed in headless Chromium.") {
 		t.Error("message body missing")
 	}
+
+	// The share form: two friends, the page's own URL prefilled.
+	page.Navigate(p.URL + "/")
+	page.WaitFor(`document.querySelector("#form-share").getAttribute("data-formguard-pow-state") === "solved"`)
+	testutil.Eval[bool](page, `(() => {
+		const f = document.querySelector("#form-share");
+		f.querySelector("[name=to]").value = "ann@example.net, bob@example.com";
+		f.querySelector("[name=name]").value = "Grace";
+		f.querySelector("[name=message]").value = "Worth a read.";
+		return true;
+	})()`)
+	page.Click(`#form-share button[type=submit]`)
+	page.WaitFor(`document.title === "Thank you"`)
+	emls = waitFiles(t, filepath.Join(dir, "var", "outbox", "sent"), "*.eml", 3)
+	to := map[string]bool{}
+	for _, f := range emls {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to[header(raw, "To")] = true
+		if strings.Contains(header(raw, "To"), "example.net") || strings.Contains(header(raw, "To"), "example.com") {
+			if !strings.Contains(string(raw), p.URL+"/") {
+				t.Errorf("share mail lacks the shared URL")
+			}
+			verifyDKIM(t, raw, filepath.Join(dir, "var", "dkim.pem"), "s1", "example.test")
+		}
+	}
+	if !to["<ann@example.net>"] || !to["<bob@example.com>"] {
+		t.Errorf("share recipients %v", to)
+	}
+
 	for _, l := range page.Console() {
 		if strings.Contains(strings.ToLower(l), "error") {
 			t.Errorf("console: %s", l)
