@@ -120,18 +120,23 @@ func (c *Config) validateSite(p *problems) {
 
 func (c *Config) validateMail(p *problems) {
 	m := &c.Mail
+	fromOK := false
 	if m.From == "" {
 		p.add("mail.from", "required: the header From address, on site.domain")
 	} else if dom, err := checkAddress(m.From); err != nil {
 		p.add("mail.from", err.Error())
 	} else if c.Site.Domain != "" && dom != strings.ToLower(c.Site.Domain) {
 		p.add("mail.from", fmt.Sprintf("must be on site.domain %s (DMARC alignment, RFC 7489 3.1)", c.Site.Domain))
+	} else {
+		fromOK = true
 	}
+	// An unset bounce is From: report it only when set on its own.
+	bounceSet := m.Bounce != m.From
 	if dom, err := checkAddress(m.Bounce); err != nil {
-		if m.From != "" {
+		if bounceSet {
 			p.add("mail.bounce", err.Error())
 		}
-	} else if c.Site.Domain != "" && !sameOrgDomain(dom, c.Site.Domain) {
+	} else if c.Site.Domain != "" && (fromOK || bounceSet) && !sameOrgDomain(dom, c.Site.Domain) {
 		p.add("mail.bounce", fmt.Sprintf("must share site.domain's organisational domain (SPF alignment, RFC 7489 3.1.2); %s does not", dom))
 	}
 	switch m.Transport {
