@@ -213,3 +213,19 @@ func hostnames(origins []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// GuardConfig is the guard.Config for cfg, counting decisions in m. The
+// caller adds the parts that are not configuration: Store, KeySecret, Now
+// and Logger.
+func GuardConfig(cfg *config.Config, caps *Captchas, m *Metrics) guard.Config {
+	onErr, onOK := m.GuardHandlers()
+	return guard.Config{
+		Domain:         cfg.Site.Domain,
+		Origins:        cfg.Site.Origins,
+		TrustedProxies: cfg.TrustedProxies,
+		Forms:          GuardForms(cfg, caps.Verifiers, caps.Tokens),
+		Global:         cfg.GlobalLimit(),
+		ErrorHandler:   onErr,
+		SuccessHandler: onOK,
+	}
+}

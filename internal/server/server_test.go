@@ -102,11 +102,9 @@ func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServe
 		s, err := ob.Stats(ctx, time.Now())
 		return OutboxStats{Depth: s.Depth, Dead: s.Dead, OldestAge: s.OldestAge}, err
 	}})
-	onErr, onOK := m.GuardHandlers()
-	g, err := guard.New(guard.Config{
-		Domain: cfg.Site.Domain, Origins: cfg.Site.Origins, Forms: GuardForms(cfg, caps.Verifiers, caps.Tokens),
-		Global: cfg.GlobalLimit(), Logger: log, ErrorHandler: onErr, SuccessHandler: onOK, Now: clock.Now,
-	})
+	gc := GuardConfig(cfg, caps, m)
+	gc.Logger, gc.Now = log, clock.Now
+	g, err := guard.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}

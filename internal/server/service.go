@@ -202,20 +202,12 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 	if err != nil {
 		return nil, err
 	}
-	onErr, onOK := s.metrics.GuardHandlers()
-	s.guard, err = guard.New(guard.Config{
-		Domain:         cfg.Site.Domain,
-		Origins:        cfg.Site.Origins,
-		TrustedProxies: cfg.TrustedProxies,
-		Forms:          GuardForms(cfg, caps.Verifiers, caps.Tokens),
-		Store:          s.store,
-		Global:         cfg.GlobalLimit(),
-		KeySecret:      DeriveKey(master, "client keys"),
-		Now:            opt.Now,
-		Logger:         s.log,
-		ErrorHandler:   onErr,
-		SuccessHandler: onOK,
-	})
+	gc := GuardConfig(cfg, caps, s.metrics)
+	gc.Store = s.store
+	gc.KeySecret = DeriveKey(master, "client keys")
+	gc.Now = opt.Now
+	gc.Logger = s.log
+	s.guard, err = guard.New(gc)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -404,7 +396,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
-		s.log.Info("shutting down", "grace", h.ShutdownTimeout)
+		s.log.Info("shutting down", "grace", h.ShutdownTimeout.String())
 		sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
 			s.log.Warn("graceful shutdown incomplete; closing connections", "error", err.Error())
