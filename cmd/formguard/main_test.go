@@ -121,6 +121,21 @@ func TestServeCheck(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
 	})
+	t.Run("a DKIM key that does not parse is exit 2", func(t *testing.T) {
+		dir := inDir(t)
+		key := filepath.Join(dir, "dkim.pem")
+		if err := os.WriteFile(key, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := "site: {domain: example.org, origins: [\"https://example.org\"]}\nmail: {from: a@example.org, dkim: {key_file: " + key + "}}\nforms: {c: {to: [b@example.org]}}\n"
+		if err := os.WriteFile(filepath.Join(dir, "formguard.yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := cli(t, nil, "serve", "-check")
+		if code != exitUsage || !strings.Contains(errs, "mail.dkim.key_file: mailer: DKIM key") {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	})
 	t.Run("a missing config file is exit 2", func(t *testing.T) {
 		inDir(t)
 		code, _, errs := cli(t, nil, "serve", "-config", "nope.yaml", "-check")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/formguard/formguard/internal/server"
+	"github.com/formguard/formguard/mailer"
 )
 
 func serve(ctx context.Context, args []string, e env) int {
@@ -21,6 +23,13 @@ func serve(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	if *check {
+		// The key must parse, not just exist (unless serve will make it).
+		if _, err := os.Stat(cfg.Mail.DKIM.KeyFile); err == nil || !cfg.Mail.DKIM.Generate {
+			if _, err := mailer.LoadKey(cfg.Mail.DKIM.KeyFile); err != nil {
+				fmt.Fprintf(e.stderr, "config: %s: mail.dkim.key_file: %v\n", source, err)
+				return exitUsage
+			}
+		}
 		out, err := cfg.YAML()
 		if err != nil {
 			fmt.Fprintln(e.stderr, "formguard:", err)
