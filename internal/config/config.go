@@ -283,6 +283,9 @@ type Form struct {
 	// Captcha overrides the service's captcha for this form. Unset keys
 	// are inherited from the service's captcha block.
 	Captcha *Captcha `yaml:"captcha"`
+	// Template customises the form's mail. Zero value: the built-in
+	// template of its kind.
+	Template *Template `yaml:"template"`
 	// FormToken, when present (even as {}), requires a signed single-use
 	// token issued by GET /f/{form}/token at least MinFill before the post.
 	// Zero value: no form token.

@@ -33,7 +33,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := c.Redacted()
-	full.Forms = map[string]*Form{"f": {Captcha: &Captcha{}, FormToken: &FormToken{}}}
+	full.Forms = map[string]*Form{"f": {Captcha: &Captcha{}, FormToken: &FormToken{}, Template: &Template{}}}
 	out, err := yaml.Marshal(full)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,10 @@ func (c *Config) Redacted() *Config {
 		g.ExtraFields = slices.Clone(f.ExtraFields)
 		g.RecipientDomains = slices.Clone(f.RecipientDomains)
 		g.DenyRecipientDomains = slices.Clone(f.DenyRecipientDomains)
+		if f.Template != nil {
+			tp := *f.Template
+			g.Template = &tp
+		}
 		if f.FormToken != nil {
 			ft := *f.FormToken
 			g.FormToken = &ft

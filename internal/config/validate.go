@@ -347,6 +347,11 @@ func (c *Config) validateForm(p *problems, name string, f *Form) {
 	if f.Captcha != nil {
 		validateCaptcha(p, path+".captcha", f.Captcha)
 	}
+	if f.Template != nil && (f.Kind == KindContact || f.Kind == KindShare) {
+		if _, err := f.MailTemplate(); err != nil {
+			p.add(path+".template", err.Error())
+		}
+	}
 	if t := f.FormToken; t != nil {
 		switch {
 		case t.MinFill < 0 || t.MinFill > time.Hour:

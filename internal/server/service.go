@@ -164,7 +164,16 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		},
 	})
 
+	templates := map[string]mailer.Template{}
+	for _, name := range cfg.FormNames() {
+		if f := cfg.Forms[name]; f.Template != nil {
+			if templates[name], err = f.MailTemplate(); err != nil {
+				return nil, fmt.Errorf("server: forms.%s.template: %w", name, err)
+			}
+		}
+	}
 	s.mailer, err = mailer.New(mailer.Config{
+		Templates: templates,
 		Domain:    cfg.Site.Domain,
 		SiteName:  cfg.Site.Name,
 		From:      cfg.Mail.From,

@@ -303,3 +303,29 @@ func TestWriteNewNeverOverwrites(t *testing.T) {
 		})
 	}
 }
+
+func TestServiceUsesFormTemplates(t *testing.T) {
+	cfg := strings.Replace(serviceConfig, "hello: {to: [support@example.test], captcha: {provider: none}}",
+		`hello: {to: [support@example.test], captcha: {provider: none}, template: {subject: "Web note from {{.Name}}"}}`, 1)
+	base, svc, _, _ := startService(t, cfg)
+	req, _ := http.NewRequest("POST", base+"/f/hello", strings.NewReader(url.Values{
+		"name": {"Ada"}, "email": {"ada@example.org"}, "message": {"templated"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://site.test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("post: %d", resp.StatusCode)
+	}
+	waitFor(t, "the .eml file", func() bool { return len(emlFiles(t, svc.SentDir())) == 1 })
+	eml, err := os.ReadFile(emlFiles(t, svc.SentDir())[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(eml, []byte("Subject: Web note from Ada\r\n")) {
+		t.Errorf("the configured subject was not used:\n%s", eml)
+	}
+}
