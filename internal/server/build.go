@@ -192,6 +192,9 @@ func DemoFor(cfg *config.Config, tokens map[string]*captcha.FormToken) (*Demo, e
 		}
 		sort.Strings(df.Choices)
 		d.Forms = append(d.Forms, df)
+		if d.CurlForm == "" && cc.Provider == config.ProviderNone && f.FormToken == nil && len(f.Choices) == 0 && f.Kind == config.KindContact {
+			d.CurlForm = name
+		}
 	}
 	return NewDemo(d)
 }

@@ -35,6 +35,9 @@ type Demo struct {
 	Domain   string
 	Origin   string // the site's first origin, for the share form's default URL
 	Forms    []DemoForm
+	// CurlForm is a form without CAPTCHA or form token, for the curl
+	// example; "" hides the example.
+	CurlForm string
 	// Issue makes a form token for forms with Token set; the page is then
 	// rendered per view, each with fresh tokens.
 	Issue func(form string) (string, error)

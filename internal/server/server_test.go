@@ -516,6 +516,7 @@ func TestDemoPageAndAssets(t *testing.T) {
 		`<select name="department"`, `<option value="sales">`,
 		`name="_gotcha"`, `<script src="/assets/formguard-pow.js" defer>`,
 		`value="http://site.test/"`,
+		`-d message=Hello http://site.test/f/hello</code>`,
 	} {
 		if !strings.Contains(b, w) {
 			t.Errorf("demo page lacks %s", w)
