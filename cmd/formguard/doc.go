@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	formguard [serve] [-config FILE] [-check]
+//	formguard [serve] [-config FILE] [-check] [-dns HOST:PORT] [-no-doctor]
 //	formguard doctor [-config FILE] [-dns HOST:PORT] [-relay-ip IP ...] [-json]
 //	formguard dkim-keygen [-alg rsa|ed25519] [-bits 2048] [-selector s1] -domain D -out FILE
 //	formguard version

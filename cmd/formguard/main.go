@@ -24,7 +24,7 @@ const (
 const usage = `formguard: a form-to-mail service that is never an open relay.
 
 Usage:
-  formguard [serve] [-config FILE] [-check]
+  formguard [serve] [-config FILE] [-check] [-dns HOST:PORT] [-no-doctor]
       Serve forms (default). Without -config: ./formguard.yaml if present,
       else the built-in demo. -check validates and prints the effective
       config (secrets redacted) and exits.

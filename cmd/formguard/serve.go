@@ -14,6 +14,8 @@ func serve(ctx context.Context, args []string, e env) int {
 	fs := newFlags("serve", e)
 	path := fs.String("config", "", "config file (default ./formguard.yaml if present, else the built-in demo)")
 	check := fs.Bool("check", false, "validate the config, print it with secrets redacted, and exit")
+	dns := fs.String("dns", "", "DNS server for the start-up doctor, HOST:PORT (default: the system's resolvers)")
+	noDoctor := fs.Bool("no-doctor", false, "skip the background DNS checks at start-up")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -44,7 +46,7 @@ func serve(ctx context.Context, args []string, e env) int {
 	}
 	log := server.NewLogger(cfg.Log, e.stderr)
 	log.Info("configuration loaded", "source", source)
-	svc, err := server.Open(ctx, cfg, server.Options{Logger: log})
+	svc, err := server.Open(ctx, cfg, server.Options{Logger: log, DNSServer: *dns, SkipDoctor: *noDoctor})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return exitFailure
