@@ -77,7 +77,9 @@ type Policy struct {
 	// that got a submission ID a delivery the audit insists on, as the
 	// fault scenarios need; legitimate requests are always insisted on.
 	RequireAccepted bool
-	// Kills are when the service was killed with SIGKILL. A message whose
+	// Kills are when the service (or Redis) was killed with SIGKILL. A
+	// request answered 503 while a kill happened may still have been
+	// queued (Report.Ambiguous). A message whose
 	// relay acceptance raced a kill may be sent again after the restart,
 	// with the same Message-ID (SMTP cannot tell the client the 250 was
 	// received: RFC 5321 6.1, RFC 1047); such a copy is counted in
@@ -157,6 +159,10 @@ type Report struct {
 	Violations []Violation
 	// Redelivered counts same-Message-ID copies sent again across a kill.
 	Redelivered int
+	// Ambiguous counts requests answered 503 while a dependency was being
+	// killed whose mail was nevertheless queued and delivered (the write
+	// landed, its reply was lost).
+	Ambiguous []int
 }
 
 // OK reports no violation (lost submissions are violations too).
@@ -510,7 +516,9 @@ func (a *auditor) perRequest(reqs []*Request) {
 		}
 		// No answer at all (the service was killed mid-request) may or may
 		// not have been queued: delivery is allowed, twice is not.
-		if len(got) > 0 && !r.Accepted() && r.Status != 0 {
+		if len(got) > 0 && r.Status == 503 && a.killedDuring(r) {
+			a.rep.Ambiguous = append(a.rep.Ambiguous, r.ID)
+		} else if len(got) > 0 && !r.Accepted() && r.Status != 0 {
 			a.violate(r, RuleRejected, "%d messages for a request answered %d", len(got), r.Status)
 		}
 		seen := map[string]int{}
@@ -553,6 +561,16 @@ func (a *auditor) perRequest(reqs []*Request) {
 			a.violate(r, RuleLost, "answered %d, %d of %d recipients never got it", r.Status, lost, len(want))
 		}
 	}
+}
+
+// killedDuring reports a kill while r was in flight.
+func (a *auditor) killedDuring(r *Request) bool {
+	for _, k := range a.p.Kills {
+		if !k.Before(r.Sent) && !k.After(r.Done) {
+			return true
+		}
+	}
+	return false
 }
 
 // redelivery reports copies of one message (one Message-ID), each pair

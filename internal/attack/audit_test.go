@@ -315,6 +315,36 @@ func TestAuditRedelivery(t *testing.T) {
 	}
 }
 
+// TestAuditAmbiguous: mail for a 503 is excused only when a kill fell
+// inside the exchange.
+func TestAuditAmbiguous(t *testing.T) {
+	key, rec := testKey(t)
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	m := good("contact", "support@example.test").build(t, key)
+	for _, tc := range []struct {
+		name   string
+		kill   time.Time
+		status int
+		viol   int
+	}{
+		{"a 503 cut by a kill may have been queued", t0.Add(time.Second), 503, 0},
+		{"a 503 with no kill during it must not be mailed", t0.Add(time.Minute), 503, 1},
+		{"a 400 during a kill must not be mailed", t0.Add(time.Second), 400, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPolicy(rec)
+			p.Kills = []time.Time{tc.kill}
+			r := contactReq()
+			r.Legit, r.Status, r.SubID = false, tc.status, ""
+			r.Sent, r.Done = t0, t0.Add(2*time.Second)
+			rep := Audit(p, []*Request{r}, []Received{m})
+			if rep.Count(RuleRejected) != tc.viol {
+				t.Fatalf("%d delivered_rejected, want %d\n%s", rep.Count(RuleRejected), tc.viol, rep.Markdown())
+			}
+		})
+	}
+}
+
 func hdrSpec(s msgSpec, i int, v string) msgSpec {
 	s.headers = append([]string(nil), s.headers...)
 	s.headers[i] = v

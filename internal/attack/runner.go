@@ -306,10 +306,46 @@ func (e *Env) ExpectedMessages() int {
 	return n
 }
 
-// Settle waits until the sink has the expected messages and has been
-// quiet for quiet, or timeout.
+// Settle waits until every accepted submission has reached each of its
+// recipients (by the submission ID in the Message-ID) and the sink has
+// then been quiet for quiet, or timeout. It reports whether all arrived.
 func (e *Env) Settle(quiet, timeout time.Duration) bool {
-	return e.Sink.WaitQuiet(e.ExpectedMessages(), quiet, timeout)
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := e.Missing()
+		if len(missing) == 0 {
+			e.Sink.WaitQuiet(0, quiet, quiet*4)
+			return len(e.Missing()) == 0
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		e.Sink.WaitQuiet(0, 200*time.Millisecond, 200*time.Millisecond)
+	}
+}
+
+// Missing lists accepted submissions (IDs) still short of messages.
+func (e *Env) Missing() []string {
+	got := map[string]int{}
+	for _, m := range e.Sink.Messages() {
+		if ref := subRef(m.Data); ref != "" {
+			got[ref] += len(m.RcptTo)
+		}
+	}
+	var out []string
+	for _, r := range e.Requests() {
+		if !r.Accepted() || r.Honeypot || r.SubID == "" {
+			continue
+		}
+		want := 1
+		if r.Form == ShareForm {
+			want = max(1, len(dedupIDN(r.Allowed)))
+		}
+		if got[r.SubID] < want {
+			out = append(out, r.SubID)
+		}
+	}
+	return out
 }
 
 // Audit audits everything the sink received against every request sent,
