@@ -157,6 +157,8 @@ type Report struct {
 	Classes    []ClassResult
 	Total      ClassResult
 	Violations []Violation
+	// Clients is the number of distinct client identities that sent.
+	Clients int
 	// Redelivered counts same-Message-ID copies sent again across a kill.
 	Redelivered int
 	// Ambiguous counts requests answered 503 while a dependency was being
@@ -182,6 +184,9 @@ func (r *Report) Count(rule string) int {
 // Markdown renders the per-class table and lists the violations.
 func (r *Report) Markdown() string {
 	var b strings.Builder
+	if r.Clients > 0 {
+		fmt.Fprintf(&b, "%d requests from %d distinct clients.\n\n", r.Total.Requests, r.Clients)
+	}
 	b.WriteString("| class | requests | accepted (2xx/303) | messages delivered | violations | lost |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
 	row := func(c ClassResult, bold bool) {
@@ -239,6 +244,13 @@ func Audit(p Policy, reqs []*Request, msgs []Received) *Report {
 	for _, m := range msgs {
 		a.message(m)
 	}
+	clients := map[string]bool{}
+	for _, r := range reqs {
+		if r.Client != "" {
+			clients[r.Client] = true
+		}
+	}
+	a.rep.Clients = len(clients)
 	a.perRequest(reqs)
 	a.caps(reqs)
 	names := make([]string, 0, len(a.classes))

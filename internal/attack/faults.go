@@ -297,13 +297,13 @@ func runSIGKILL(ctx context.Context, opt Options) (*FaultResult, error) {
 			l.Stop()
 			return nil, fmt.Errorf("sigkill: load stalled at %d accepted", l.accepted.Load())
 		}
-		before := l.done.Load()
+		before, acc := l.done.Load(), l.accepted.Load()
 		e.Svc.Kill()
 		// When the process is gone: a copy accepted by the relay before
 		// this instant and again after it raced the kill.
 		kills = append(kills, time.Now())
 		e.Client.CloseIdle()
-		res.fact("kill %d at %s: SIGKILL after %d requests, %d accepted", k+1, kills[k].Format("15:04:05.000"), before, l.accepted.Load())
+		res.fact("kill %d at %s: SIGKILL after %d requests, %d accepted", k+1, kills[k].Format("15:04:05.000"), before, acc)
 		if err := e.Svc.Start(ctx); err != nil {
 			l.Stop()
 			return nil, fmt.Errorf("sigkill: restart: %w", err)
