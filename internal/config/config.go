@@ -23,6 +23,11 @@ const (
 	DefaultLogLevel          = "info"
 	DefaultMinFill           = 3 * time.Second
 	DefaultTokenMaxAge       = 2 * time.Hour
+	// DefaultRedisTimeout is the service's per-call Redis budget for rate
+	// limits and the replay cache. Larger than the library's 50 ms
+	// (redisstore.DefaultTimeout): a service container shares its CPUs, and
+	// a timeout under load fails closed for every visitor.
+	DefaultRedisTimeout = 250 * time.Millisecond
 
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 15 * time.Second
@@ -144,6 +149,11 @@ type GlobalLimits struct {
 	// Default false: refuse posts with 503 limiter_unavailable until Redis
 	// answers again (fail closed, never open).
 	RedisFallback bool `yaml:"redis_fallback"`
+	// RedisTimeout bounds each rate-limit and replay-cache round trip to
+	// Redis; a call that takes longer counts as Redis being unreachable
+	// (RedisFallback decides what happens then). Default
+	// DefaultRedisTimeout.
+	RedisTimeout time.Duration `yaml:"redis_timeout"`
 }
 
 // Mail configures how mail is built and delivered.

@@ -92,6 +92,9 @@ func (c *Config) applyDefaults() {
 	if c.Limits.Global.IsZero() {
 		c.Limits.Global.Limit = guard.DefaultGlobal
 	}
+	if c.Limits.RedisTimeout == 0 {
+		c.Limits.RedisTimeout = DefaultRedisTimeout
+	}
 	for _, name := range c.FormNames() {
 		f := c.Forms[name]
 		if f == nil {

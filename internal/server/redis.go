@@ -59,6 +59,7 @@ func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.L
 	}
 	store, err := redisstore.New(redisstore.Config{
 		Client: client, Prefix: RedisPrefix, Failure: failure, Now: opt.Now,
+		Timeout: cfg.Limits.RedisTimeout,
 		OnFallback: func(active bool) {
 			if active {
 				log.Warn("rate limits: redis unreachable", "policy", failure.String())
@@ -77,7 +78,9 @@ func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.L
 		_ = store.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	return &redisParts{client: client, store: store, replay: redisstore.NewReplayCache(client, RedisPrefix), queue: queue}, nil
+	replay := redisstore.NewReplayCache(client, RedisPrefix)
+	replay.SetTimeout(cfg.Limits.RedisTimeout)
+	return &redisParts{client: client, store: store, replay: replay, queue: queue}, nil
 }
 
 // go-redis's logger is process-wide: it is set once, and forwards to the

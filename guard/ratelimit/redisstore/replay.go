@@ -29,12 +29,22 @@ var _ captcha.ReplayCache = (*ReplayCache)(nil)
 
 // NewReplayCache returns a replay cache storing used tokens under
 // PREFIX:rp: ("" means DefaultPrefix). Each call is bounded by
-// DefaultTimeout; any Redis error is returned (callers fail closed).
-func NewReplayCache(client redis.UniversalClient, prefix string) captcha.ReplayCache {
+// DefaultTimeout (see SetTimeout); any Redis error is returned (callers
+// fail closed).
+func NewReplayCache(client redis.UniversalClient, prefix string) *ReplayCache {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
 	return &ReplayCache{c: client, base: prefix + ":rp:", timeout: DefaultTimeout, now: time.Now}
+}
+
+// SetTimeout bounds each later call by d; d <= 0 restores DefaultTimeout.
+// Call it before the cache is shared between goroutines.
+func (rc *ReplayCache) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	rc.timeout = d
 }
 
 // Use implements captcha.ReplayCache: SET key 1 NX PXAT expiry is atomic,

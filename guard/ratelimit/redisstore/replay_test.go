@@ -13,8 +13,8 @@ import (
 func TestReplayCacheOnceAcrossClients(t *testing.T) {
 	r := testutil.StartRedis(t)
 	caches := []*ReplayCache{
-		NewReplayCache(newClient(t, r), "").(*ReplayCache),
-		NewReplayCache(newClient(t, r), "").(*ReplayCache),
+		NewReplayCache(newClient(t, r), ""),
+		NewReplayCache(newClient(t, r), ""),
 	}
 	for _, c := range caches {
 		c.timeout = testTimeout // this test is about once-only, not latency
