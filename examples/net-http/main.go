@@ -1,56 +1,133 @@
-// Command net-http shows formguard wrapping an existing net/http contact
-// handler and a "share this page" handler: the contact form carries a
-// signed single-use form token, the share form the built-in proof-of-work.
-// It listens on $ADDR (default 127.0.0.1:8080); open it in a browser.
+// Command net-http shows formguard in front of a site's own net/http
+// handlers, with real mail delivery: the contact form carries a signed
+// single-use form token, the share form the built-in proof-of-work, and
+// every accepted post is DKIM-signed and queued durably before it is
+// answered.
 //
-//	go run ./examples/net-http
+//	go run ./examples/net-http                          # mail lands in var/net-http/sent/*.eml
+//	go run ./examples/net-http -smtp smtp.example.net:587 -domain example.net
+//
+// With -smtp, mail goes to that relay (STARTTLS required unless it is on
+// loopback); AUTH credentials come from $FORMGUARD_SMTP_USERNAME and
+// $FORMGUARD_SMTP_PASSWORD, never from flags. On first run a DKIM key is
+// written to the data folder and its DNS TXT record logged: publish it
+// before sending real mail. The site listens on -addr (default $ADDR or
+// 127.0.0.1:8080); open it in a browser.
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
+	"flag"
 	"html/template"
 	"log"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/captcha/widget"
+	"github.com/formguard/formguard/mailer"
 )
 
+// config is the example's settings, from flags and the environment.
+type config struct {
+	Addr   string // listen address; http://Addr is the origin posts must come from
+	Domain string // the site's domain: From, MAIL FROM and DKIM d= are on it
+	To     string // the contact form's recipient
+	Data   string // data folder: dkim.pem, outbox/ and (file transport) sent/
+	SMTP   string // relay host:port; empty: write .eml files to Data/sent
+	// SMTP AUTH, from the environment only (flags show up in ps).
+	SMTPUser, SMTPPassword string
+}
+
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	var cfg config
+	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address ($ADDR)")
+	flag.StringVar(&cfg.Domain, "domain", "example.test", "the site's mail domain (From, MAIL FROM, DKIM d=)")
+	flag.StringVar(&cfg.To, "to", "", "contact form recipient (default support@DOMAIN)")
+	flag.StringVar(&cfg.Data, "data", "var/net-http", "data folder: DKIM key, outbox, sent .eml files")
+	flag.StringVar(&cfg.SMTP, "smtp", os.Getenv("FORMGUARD_SMTP_ADDR"), "SMTP relay host:port ($FORMGUARD_SMTP_ADDR); empty: the file transport")
+	flag.Parse()
+	if cfg.To == "" {
+		cfg.To = "support@" + cfg.Domain
 	}
-	app, err := newApp(addr, nil)
-	if err != nil {
+	cfg.SMTPUser, cfg.SMTPPassword = os.Getenv("FORMGUARD_SMTP_USERNAME"), os.Getenv("FORMGUARD_SMTP_PASSWORD")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
 		log.Fatal(err)
 	}
-	defer app.g.Close()
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run serves until ctx ends, then lets in-flight posts finish queueing
+// before it stops the delivery workers.
+func run(ctx context.Context, cfg config) error {
+	m, err := newMailer(cfg, slog.Default())
+	if err != nil {
+		return err
+	}
+	defer m.Close() // waits for delivery attempts in progress
+	m.Start(context.Background())
+	a, err := newApp(cfg, m, nil)
+	if err != nil {
+		return err
+	}
+	defer a.g.Close()
 	srv := &http.Server{
-		Addr:              addr,
-		Handler:           app.mux,
+		Addr:              cfg.Addr,
+		Handler:           a.mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
+		WriteTimeout:      20 * time.Second, // covers deliverTimeout
 		MaxHeaderBytes:    16 << 10,
 	}
-	slog.Info("example listening", "addr", "http://"+addr)
-	log.Fatal(srv.ListenAndServe())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
+	select {
+	case err = <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
+
+// deliverTimeout bounds building, signing and durably queueing one post.
+const deliverTimeout = 10 * time.Second
 
 type app struct {
 	g      *guard.Guard
+	m      *mailer.Mailer
 	tokens *captcha.FormToken
 	pow    *captcha.PoW
 	mux    *http.ServeMux
 }
 
-// newApp builds the example's routes; now is the clock (nil: time.Now).
-func newApp(addr string, now func() time.Time) (*app, error) {
+// newApp builds the example's routes; now is the guard's clock (nil:
+// time.Now).
+func newApp(cfg config, m *mailer.Mailer, now func() time.Time) (*app, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -58,7 +135,7 @@ func newApp(addr string, now func() time.Time) (*app, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	a := &app{mux: http.NewServeMux()}
+	a := &app{m: m, mux: http.NewServeMux()}
 	var err error
 	if a.tokens, err = captcha.NewFormToken(captcha.FormTokenConfig{Keys: [][]byte{key}, Now: now}); err != nil {
 		return nil, err
@@ -73,31 +150,43 @@ func newApp(addr string, now func() time.Time) (*app, error) {
 		return nil, err
 	}
 	a.g, err = guard.New(guard.Config{
-		Domain:  "example.test",
-		Origins: []string{"http://" + addr, "http://localhost:8080"},
+		Domain:  cfg.Domain,
+		Origins: []string{"http://" + cfg.Addr, "http://localhost:8080"},
 		Now:     now,
 		Forms: map[string]guard.Form{
-			"contact": {To: []string{"support@example.test"}, Token: a.tokens},
-			"share":   {Kind: guard.KindShare, Captcha: a.pow},
+			"contact": {To: []string{cfg.To}, Token: a.tokens},
+			// One message per friend; each friend's address is rate-limited.
+			"share": {Kind: guard.KindShare, Captcha: a.pow, MaxRecipients: 3},
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The site's existing handlers only ever see accepted submissions.
-	a.mux.Handle("POST /contact", a.g.Handler("contact", http.HandlerFunc(deliver)))
-	a.mux.Handle("POST /share", a.g.Handler("share", http.HandlerFunc(deliver)))
+	// The site's handlers only ever see accepted submissions.
+	a.mux.Handle("POST /contact", a.g.Handler("contact", http.HandlerFunc(a.deliver)))
+	a.mux.Handle("POST /share", a.g.Handler("share", http.HandlerFunc(a.deliver)))
 	a.mux.Handle("GET /share/challenge", a.pow.ChallengeHandler("share", a.g.ChallengeKey))
 	a.mux.Handle("GET /formguard/", widget.Handler())
 	a.mux.HandleFunc("GET /{$}", a.page)
 	return a, nil
 }
 
-// deliver stands for the site's own mail code; with formguard's mailer it
-// becomes m.Deliver(r.Context(), s) (see package mailer).
-func deliver(w http.ResponseWriter, r *http.Request) {
+// deliver queues the accepted post's mail and answers only once it is
+// durable: success means the mail will be sent (retried while the relay
+// is down), an error means nothing was accepted.
+func (a *app) deliver(w http.ResponseWriter, r *http.Request) {
 	s, _ := guard.SubmissionFrom(r.Context())
-	slog.Info("accepted", "id", s.ID, "form", s.Form, "to", s.Recipients, "reply_to", s.ReplyTo)
+	// Not cancelled with the request: a visitor hanging up must not cut a
+	// share post's batch short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), deliverTimeout)
+	defer cancel()
+	if err := a.m.Deliver(ctx, s); err != nil {
+		e := deliveryError(err)
+		slog.Error("not queued", "id", s.ID, "form", s.Form, "code", e.Code, "err", err)
+		guard.WriteError(w, r, e)
+		return
+	}
+	slog.Info("queued", "id", s.ID, "form", s.Form, "recipients", len(s.Recipients))
 	guard.WriteSuccess(w, r, s)
 }
 
@@ -117,8 +206,9 @@ var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
 <h1>Share this page</h1>
 <form method="post" action="/share" data-formguard-pow="/share/challenge">
   <input type="hidden" name="url" value="{{.URL}}">
-  <p><label>Friend's email <input name="to" type="email" required></label></p>
+  <p><label>Friends' emails, up to three <input name="to" type="email" multiple required></label></p>
   <p><label>Your name <input name="name"></label></p>
+  <p><label>Your email, for replies <input name="email" type="email"></label></p>
   <noscript>This form's spam check needs JavaScript.</noscript>
   <button type="submit">Share</button>
 </form>

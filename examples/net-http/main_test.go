@@ -23,11 +23,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func TestExample(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	a, err := newApp("127.0.0.1:8080", c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.g.Close()
+	a := newTestApp(t, testConfig(t, ""), c.now, nil)
 	do := func(method, path string, v url.Values) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, strings.NewReader(v.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
