@@ -31,13 +31,8 @@ func FaultNames() []string {
 	return []string{FaultRedisKilled, FaultSMTP451, FaultSIGKILL, FaultOutboxUnwritable}
 }
 
-// RedisFailureKey is the top-level config key choosing what the service
-// does when Redis cannot answer, with RedisFailurePolicies as values. The
-// service's config must accept it for the second policy to be exercised.
-const RedisFailureKey = "redis_failure"
-
-// RedisFailurePolicies: refuse (fail closed), or decide locally with
-// stricter limits.
+// RedisFailurePolicies: refuse (fail closed, the service's default), or
+// decide locally with stricter limits (limits.redis_fallback: true).
 var RedisFailurePolicies = []string{"closed", "local"}
 
 // Check is one assertion of a fault scenario.
@@ -117,11 +112,6 @@ func RunFault(ctx context.Context, name string, opt Options) (*FaultResult, erro
 		res := &FaultResult{Name: name}
 		for _, pol := range RedisFailurePolicies {
 			r, err := runRedisKilled(ctx, opt, pol)
-			if err != nil && pol != RedisFailurePolicies[0] && strings.Contains(err.Error(), "field "+RedisFailureKey+" not found") {
-				res.Checks = append(res.Checks, Check{Name: pol + ": policy exercised", Skipped: true,
-					Detail: fmt.Sprintf("the service's config has no %s key to choose this policy", RedisFailureKey)})
-				continue
-			}
 			if err != nil {
 				return nil, err
 			}
@@ -537,7 +527,7 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 		if policy != RedisFailurePolicies[0] {
 			// The default must be to fail closed (DESIGN.md), so the
 			// first policy runs on the default config.
-			c.ExtraYAML += fmt.Sprintf("%s: %s\n", RedisFailureKey, policy)
+			c.RedisFallback = true
 		}
 	}
 	e, err := Setup(ctx, opt)
