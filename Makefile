@@ -3,8 +3,8 @@ GO      ?= go
 GOFLAGS ?=
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps fmt vet race
-test: deps fmt vet race
+.PHONY: test deps fmt vet race bench-check fuzz-short fuzz attack bench
+test: deps fmt vet race bench-check fuzz-short
 
 # Browser-test dependency: the official altcha web component from npm.
 NPM_DIRS := guard/captcha/testdata/browser
@@ -37,3 +37,32 @@ vet:
 race:
 	$(GO) test -race -count=1 ./...
 	@for m in $(SUBMODULES); do (cd $$m && GOFLAGS=-mod=mod $(GO) test -race -count=1 ./...) || exit 1; done
+
+# The benchmark module (own go.mod, so the peers it measures never enter
+# ours): vetted, built and its harness tests run; the measurements themselves
+# are `make bench` (minutes, not part of the suite).
+bench-check:
+	cd bench && GOFLAGS=-mod=mod $(GO) vet ./... && GOFLAGS=-mod=mod $(GO) test -count=1 ./...
+
+# Every fuzz target of the root module for FUZZTIME each (CI: short);
+# `make fuzz` runs each for FUZZTIME_LONG (default 1m). A crash leaves its input in the
+# package's testdata/fuzz/ and fails the run.
+FUZZTIME ?= 5s
+fuzz-short:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+FUZZTIME_LONG ?= 1m
+fuzz:
+	FUZZTIME=$(FUZZTIME_LONG) scripts/fuzz.sh
+
+# The full attack run, every fault scenario and a 10-minute soak (the short
+# versions run in `make test` as internal/attack's tests).
+attack:
+	$(GO) run ./cmd/formguard-attack
+	for f in smtp-451 sigkill outbox-unwritable; do $(GO) run ./cmd/formguard-attack -fault $$f || exit 1; done
+	$(GO) run ./cmd/formguard-attack -fault redis-killed -redis
+	$(GO) run ./cmd/formguard-attack -soak 10m
+
+# Benchmark tables (docs/ratelimit.md, docs/performance.md).
+bench:
+	cd bench && $(GO) run ./ratelimit
+	cd bench && $(GO) run ./load -duration 10s -conns 64 -redis -rounds 3
