@@ -95,15 +95,23 @@ func displayName(visitor, site string) string {
 // Compose renders s into finished, signed messages with their envelopes,
 // without queueing them: one message to all recipients of a contact form,
 // one message per recipient of a share form (recipients never see each
-// other). Each result has passed the Policy.
+// other). Each result has passed the Policy. It is for previews, tools and
+// tests: Deliver queues the messages unsigned (and sealed) and the delivery
+// worker signs them right before sending.
 func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
+	return m.compose(s, true)
+}
+
+// compose renders s; sign selects signed messages (Compose) or unsigned,
+// sealed ones for the outbox (Deliver).
+func (m *Mailer) compose(s *guard.Submission, sign bool) ([]*outbox.Message, error) {
 	built, err := m.build(s)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*outbox.Message, 0, len(built))
 	for _, b := range built {
-		om, err := m.finish(b.msg, b.qid, s.ID, b.env)
+		om, err := m.finish(b.msg, b.qid, s.ID, b.env, sign)
 		if err != nil {
 			return nil, err
 		}
@@ -241,33 +249,60 @@ func (m *Mailer) newMsg(ref string) (*mail.Msg, string, error) {
 	return msg, qid, nil
 }
 
-// finish signs msg, applies the Policy and wraps it for the outbox.
-func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope) (*outbox.Message, error) {
-	if m.dkim.Signer != nil {
-		msg.SetDKIM(m.dkim.signer(m.domain, m.now))
-	} else {
-		msg.SetDKIM(nil)
-	}
-	var buf bytes.Buffer
-	if _, err := msg.WriteTo(&buf); err != nil {
+// finish renders msg and wraps it for the outbox. With sign, the result is
+// DKIM-signed and passes the full Policy. Without, it is the unsigned
+// message the worker will sign: it passes every Policy rule but carries no
+// DKIM-Signature yet, and is sealed so the worker signs only what this
+// Mailer (or another holding the same key) queued.
+func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope, sign bool) (*outbox.Message, error) {
+	msg.SetDKIM(nil) // any signer a caller set is replaced by the Mailer's
+	buf := bytes.NewBuffer(make([]byte, 0, renderSize))
+	if _, err := msg.WriteTo(buf); err != nil {
 		return nil, fmt.Errorf("mailer: rendering message: %w", err)
 	}
 	raw := buf.Bytes()
-	if m.dkim.Signer != nil && m.dkim.Canonicalization == Relaxed {
-		raw = refoldSignature(raw)
+	om := &outbox.Message{ID: qid, Ref: ref, From: env.From, To: env.To, Enqueued: m.now()}
+	if m.dkim.Signer == nil {
+		if err := m.policy.Check(env, raw); err != nil {
+			return nil, err
+		}
+		om.Raw = raw
+		return om, nil
 	}
-	if err := m.policy.Check(env, raw); err != nil {
+	if err := m.policy.check(env, raw, false); err != nil {
 		return nil, err
 	}
-	return &outbox.Message{ID: qid, Ref: ref, From: env.From, To: env.To, Raw: raw, Enqueued: m.now()}, nil
+	if !sign {
+		om.Raw = raw
+		m.sealer.seal(om)
+		return om, nil
+	}
+	signed, err := m.dkim.sign(m.domain, m.now, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.policy.Check(env, signed); err != nil {
+		return nil, err
+	}
+	om.Raw = signed
+	return om, nil
 }
 
-// ComposeMsg locks, signs and checks a hand-built go-mail message. It
+// renderSize is the initial capacity of a rendering buffer: a default
+// contact message with its HTML part is about 2.5 KiB.
+const renderSize = 4 << 10
+
+// ComposeMsg locks, signs and checks a hand-built go-mail message
+// (DeliverMsg queues it unsigned and sealed instead, like Deliver). It
 // refuses Cc and Bcc (recipients would see, or not see, each other in ways
 // the site did not choose), fills in Message-ID and Auto-Submitted when
 // absent, replaces any DKIM signer with the Mailer's, and then applies the
 // full Policy: From on the domain, no Sender or Return-Path, one Reply-To.
 func (m *Mailer) ComposeMsg(msg *mail.Msg) (*outbox.Message, error) {
+	return m.composeMsg(msg, true)
+}
+
+func (m *Mailer) composeMsg(msg *mail.Msg, sign bool) (*outbox.Message, error) {
 	if msg == nil {
 		return nil, badSubmission("nil message")
 	}
@@ -302,5 +337,5 @@ func (m *Mailer) ComposeMsg(msg *mail.Msg) (*outbox.Message, error) {
 	if len(msg.GetGenHeader("Auto-Submitted")) == 0 {
 		msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	}
-	return m.finish(msg, qid, ref, Envelope{From: from, To: rcpt})
+	return m.finish(msg, qid, ref, Envelope{From: from, To: rcpt}, sign)
 }

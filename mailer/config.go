@@ -46,8 +46,10 @@ type Config struct {
 	// Outbox is the durable queue (required): outbox.NewDir or
 	// outbox.NewRedis. The Mailer owns it and closes it in Close.
 	Outbox outbox.Queue
-	// Workers is the number of delivery goroutines. Zero value:
-	// outbox.DefaultConcurrency.
+	// Workers is the number of delivery goroutines; each signs the
+	// message it delivers, so this is also how many cores signing can use.
+	// Zero value: outbox.DefaultConcurrency or GOMAXPROCS, whichever is
+	// larger.
 	Workers int
 	// Retry shapes retries of temporary failures. Zero value: the outbox
 	// defaults (30 s base, 1 h cap, give up after 72 h).

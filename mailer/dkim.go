@@ -85,6 +85,54 @@ func (d *DKIM) signer(domain string, now func() time.Time) *mail.DKIMSigner {
 	return s
 }
 
+// sign returns raw with a DKIM-Signature field prepended, exactly as
+// go-mail's Msg.WriteTo would have written it (go-mail's signer, fed the
+// same header block and body), refolded for relaxed canonicalization. The
+// signature's t= is now(): the Mailer signs in the delivery worker, right
+// before sending. raw is not modified.
+func (d *DKIM) sign(domain string, now func() time.Time, raw []byte) ([]byte, error) {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		return nil, violation(RuleMalformed, "no end of header")
+	}
+	// The header block keeps its final CRLF; the body starts after the
+	// empty line (go-mail's splitMessage).
+	sig, err := d.signer(domain, now).Sign(raw[:end+2], raw[end+4:])
+	if err != nil {
+		return nil, fmt.Errorf("mailer: DKIM signing: %w", err)
+	}
+	out := make([]byte, 0, len(sig)+len(raw)+8)
+	out = append(out, sig...)
+	out = append(out, raw...)
+	if d.Canonicalization == Relaxed {
+		out = refoldSignature(out)
+	}
+	return out, nil
+}
+
+// hasSignature reports whether the header block of raw has a
+// DKIM-Signature field (RFC 6376 3.5), e.g. an entry queued signed by an
+// older version, which must be sent as it is and never signed twice.
+func hasSignature(raw []byte) bool {
+	const name = "dkim-signature:"
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(raw)
+	}
+	hdr := raw[:end]
+	for len(hdr) > 0 {
+		if len(hdr) >= len(name) && bytes.EqualFold(hdr[:len(name)], []byte(name)) {
+			return true
+		}
+		i := bytes.Index(hdr, []byte("\r\n"))
+		if i < 0 {
+			break
+		}
+		hdr = hdr[i+2:]
+	}
+	return false
+}
+
 // maxLine is where refoldSignature breaks lines (RFC 5322 2.1.1 SHOULD).
 const maxLine = 78
 

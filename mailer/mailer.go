@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	netmail "net/mail"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 type Mailer struct {
 	domain, site, from, bounce string
 	dkim                       DKIM
+	sealer                     *sealer // nil when unsigned
 	policy                     *Policy
 	templates                  map[string]Template
 	transport                  Transport
@@ -77,6 +79,13 @@ func New(cfg Config) (*Mailer, error) {
 	if m.dkim.Signer == nil && !cfg.AllowUnsigned {
 		return nil, errors.New("mailer: Config.DKIM is required (set AllowUnsigned to send unsigned mail)")
 	}
+	if m.dkim.Signer != nil {
+		s, err := newSealer(m.dkim.Signer)
+		if err != nil {
+			return nil, err
+		}
+		m.sealer = s
+	}
 	m.policy = &Policy{Domain: domain, Selector: m.dkim.Selector}
 	m.templates = make(map[string]Template, len(cfg.Templates))
 	for name, t := range cfg.Templates {
@@ -100,8 +109,12 @@ func New(cfg Config) (*Mailer, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = max(outbox.DefaultConcurrency, runtime.GOMAXPROCS(0))
+	}
 	w, err := outbox.NewWorker(outbox.WorkerConfig{
-		Queue: cfg.Outbox, Handler: m.send, Concurrency: cfg.Workers,
+		Queue: cfg.Outbox, Handler: m.send, Concurrency: workers,
 		BaseDelay: cfg.Retry.BaseDelay, MaxDelay: cfg.Retry.MaxDelay, MaxAge: cfg.Retry.MaxAge,
 		PollInterval: cfg.Retry.PollInterval, Now: m.now, OnResult: m.result, Logger: m.log,
 	})
@@ -132,20 +145,28 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 // that use a Transport directly.
 func (m *Mailer) Policy() *Policy { return m.policy }
 
-// Deliver composes the submission's message(s) and returns once they are
-// durably queued (not yet sent). A share submission with three recipients
-// queues three messages, atomically.
+// Deliver composes the submission's message(s), checks them against the
+// Policy and returns once they are durably queued (not yet sent). A share
+// submission with three recipients queues three messages, atomically.
+//
+// The messages are queued unsigned (and sealed, see RuleSeal): the
+// delivery worker DKIM-signs each one right before sending it, so the
+// request path never pays for a signature, signing runs on the worker pool,
+// and the signature's t= is the time the message left. Everything that can
+// refuse a message except the signature itself (the alignment lock, the
+// submission checks) runs here, before queueing.
 func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
-	msgs, err := m.Compose(s)
+	msgs, err := m.compose(s, false)
 	if err != nil {
 		return err
 	}
 	return m.enqueue(ctx, s.ID, s.Form, msgs)
 }
 
-// DeliverMsg queues a hand-built message after ComposeMsg's checks.
+// DeliverMsg queues a hand-built message after ComposeMsg's checks; like
+// Deliver, it is signed by the worker.
 func (m *Mailer) DeliverMsg(ctx context.Context, msg *mail.Msg) error {
-	om, err := m.ComposeMsg(msg)
+	om, err := m.composeMsg(msg, false)
 	if err != nil {
 		return err
 	}
@@ -166,15 +187,35 @@ func (m *Mailer) enqueue(ctx context.Context, ref, form string, msgs []*outbox.M
 	return nil
 }
 
-// send is the outbox Handler: the policy again (the queue may hold bytes
-// written by an older version, another instance or an intruder), then the
-// transport.
+// send is the outbox Handler: sign, the policy again (the queue may hold
+// bytes written by an older version, another instance or an intruder),
+// then the transport.
+//
+// A message that already carries a DKIM-Signature was queued signed by an
+// older version: it is sent as it is, never signed twice. An unsigned one
+// is signed only if it carries this Mailer's seal (RuleSeal otherwise:
+// dead-lettered, no connection made). om.Raw stays unsigned, so a retry
+// is signed afresh, with a new t=.
 func (m *Mailer) send(ctx context.Context, om *outbox.Message) error {
 	env := Envelope{From: om.From, To: om.To}
-	if err := m.policy.Check(env, om.Raw); err != nil {
+	raw := om.Raw
+	if m.dkim.Signer != nil && !hasSignature(raw) {
+		if !m.sealer.verify(om) {
+			return violation(RuleSeal, "unsigned message without a valid seal")
+		}
+		if err := m.policy.check(env, raw, false); err != nil {
+			return err
+		}
+		signed, err := m.dkim.sign(m.domain, m.now, raw)
+		if err != nil {
+			return err
+		}
+		raw = signed
+	}
+	if err := m.policy.Check(env, raw); err != nil {
 		return err
 	}
-	return m.transport.Send(ctx, env, om.Raw)
+	return m.transport.Send(ctx, env, raw)
 }
 
 func (m *Mailer) result(r outbox.Result) {

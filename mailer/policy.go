@@ -26,6 +26,7 @@ const (
 	RuleMessageID     = "message_id"      // Message-ID missing or not on the domain
 	RuleAutoSubmitted = "auto_submitted"  // Auto-Submitted missing or not auto-generated
 	RuleDKIM          = "dkim"            // DKIM-Signature missing, or d=/s= not ours
+	RuleSeal          = "seal"            // an unsigned queued message without the Mailer's seal
 )
 
 // PolicyError is a message refused before any connection was made.
@@ -104,7 +105,12 @@ func validPath(a string) bool {
 }
 
 // Check verifies env and raw against the policy. It reads only the header.
-func (p *Policy) Check(env Envelope, raw []byte) error {
+func (p *Policy) Check(env Envelope, raw []byte) error { return p.check(env, raw, true) }
+
+// check is Check; signed=false checks a message before it is signed: every
+// rule applies, except that there must be no DKIM-Signature at all yet (a
+// signature already present would be a second one, or a forged one).
+func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 	domain := strings.ToLower(p.Domain)
 	if !validPath(env.From) || orgDomain(addrDomain(env.From)) != orgDomain(domain) {
 		return violation(RuleEnvelopeFrom, "MAIL FROM %q is not on %s", env.From, orgDomain(domain))
@@ -172,7 +178,10 @@ func (p *Policy) Check(env Envelope, raw []byte) error {
 	}
 
 	sigs := hdr.Values("Dkim-Signature")
-	if p.Selector != "" && len(sigs) != 1 {
+	if !signed && len(sigs) != 0 {
+		return violation(RuleDKIM, "%d DKIM signatures before signing, want none", len(sigs))
+	}
+	if signed && p.Selector != "" && len(sigs) != 1 {
 		return violation(RuleDKIM, "%d DKIM signatures, want 1", len(sigs))
 	}
 	for _, s := range sigs {

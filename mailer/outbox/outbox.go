@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Message is one queued mail: an SMTP envelope and the raw, already signed
-// RFC 5322 message. The queue never looks inside Raw.
+// Message is one queued mail: an SMTP envelope and the raw RFC 5322
+// message. The queue never looks inside Raw or Seal.
 type Message struct {
 	// ID is the stable queue identifier, assigned by Enqueue when empty.
 	// It is safe as a file name: [a-z0-9] only.
@@ -30,6 +30,11 @@ type Message struct {
 	NextAttempt time.Time `json:"next,omitzero"`
 	// LastError is the reason of the last failed attempt.
 	LastError string `json:"error,omitempty"`
+	// Seal is an opaque authenticator set by the producer and stored with
+	// the message (the mailer's MAC over the envelope and Raw, which lets
+	// its workers tell the messages it queued from bytes written by anyone
+	// else). Zero value: none.
+	Seal string `json:"seal,omitempty"`
 
 	// handle is the backend's reference to this copy (a stream entry ID).
 	handle string
