@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Defaults, as named constants so that docs/configuration.md and the code
+// Defaults, as named constants so that the README configuration reference and the code
 // cannot disagree.
 const (
 	DefaultListen            = "127.0.0.1:8080"
