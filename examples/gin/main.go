@@ -1,16 +1,35 @@
-// Command gin shows formguard as gin middleware: a few lines over
-// guard.Check. It has its own go.mod so gin never enters formguard's.
+// Command gin shows formguard as gin middleware, a few lines over
+// guard.Check, in front of a handler that mails each accepted post: the
+// mail is DKIM-signed and queued durably before the post is answered. It
+// has its own go.mod so gin never enters formguard's.
+//
+//	cd examples/gin && go run .                       # mail lands in var/gin/sent/*.eml
+//	cd examples/gin && go run . -smtp smtp.example.net:587 -domain example.net
+//
+// With -smtp, mail goes to that relay (STARTTLS required unless it is on
+// loopback); AUTH credentials come from $FORMGUARD_SMTP_USERNAME and
+// $FORMGUARD_SMTP_PASSWORD. On first run a DKIM key is written to the data
+// folder and its DNS TXT record logged: publish it before sending real
+// mail. The site listens on -addr (default $ADDR or 127.0.0.1:8080).
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
+	"flag"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/captcha/widget"
+	"github.com/formguard/formguard/mailer"
 	"github.com/gin-gonic/gin"
 )
 
@@ -29,23 +48,38 @@ func Guard(g *guard.Guard, form string) gin.HandlerFunc {
 	}
 }
 
-func newRouter(g *guard.Guard, pow *captcha.PoW) *gin.Engine {
-	r := gin.New()
-	r.Use(gin.Recovery())
-	deliver := func(c *gin.Context) {
+// Deliver queues the accepted post's mail and answers only once it is
+// durable: 200 means it will be sent (retried while the relay is down),
+// an error means nothing was accepted.
+func Deliver(m *mailer.Mailer) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		s := c.MustGet("submission").(*guard.Submission)
-		log.Printf("accepted %s to %v", s.ID, s.Recipients)
+		// Not cancelled with the request: a visitor hanging up must not
+		// cut a share post's batch short.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 10*time.Second)
+		defer cancel()
+		if err := m.Deliver(ctx, s); err != nil {
+			e := deliveryError(err)
+			slog.Error("not queued", "id", s.ID, "form", s.Form, "code", e.Code, "err", err)
+			guard.WriteError(c.Writer, c.Request, e)
+			return
+		}
 		c.JSON(http.StatusOK, gin.H{"ok": true, "id": s.ID})
 	}
-	r.POST("/contact", Guard(g, "contact"), deliver)
-	r.POST("/share", Guard(g, "share"), deliver)
+}
+
+func newRouter(g *guard.Guard, pow *captcha.PoW, m *mailer.Mailer) *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.POST("/contact", Guard(g, "contact"), Deliver(m))
+	r.POST("/share", Guard(g, "share"), Deliver(m))
 	r.GET("/share/challenge", gin.WrapH(pow.ChallengeHandler("share", g.ChallengeKey)))
 	r.GET("/formguard/*asset", gin.WrapH(widget.Handler()))
 	return r
 }
 
 // newGuard protects the share form with the built-in proof-of-work.
-func newGuard(origin string) (*guard.Guard, *captcha.PoW, error) {
+func newGuard(cfg config) (*guard.Guard, *captcha.PoW, error) {
 	key := make([]byte, 32) // in production: a fixed secret from config
 	if _, err := rand.Read(key); err != nil {
 		return nil, nil, err
@@ -59,25 +93,83 @@ func newGuard(origin string) (*guard.Guard, *captcha.PoW, error) {
 		return nil, nil, err
 	}
 	g, err = guard.New(guard.Config{
-		Domain:  "example.test",
-		Origins: []string{origin},
+		Domain:  cfg.Domain,
+		Origins: []string{"http://" + cfg.Addr},
 		Forms: map[string]guard.Form{
-			"contact": {To: []string{"support@example.test"}},
+			"contact": {To: []string{cfg.To}},
 			"share":   {Kind: guard.KindShare, Captcha: pow},
 		},
 	})
 	return g, pow, err
 }
 
+// config is the example's settings, from flags and the environment.
+type config struct {
+	Addr   string // listen address; http://Addr is the origin posts must come from
+	Domain string // the site's domain: From, MAIL FROM and DKIM d= are on it
+	To     string // the contact form's recipient
+	Data   string // data folder: dkim.pem, outbox/ and (file transport) sent/
+	SMTP   string // relay host:port; empty: write .eml files to Data/sent
+	// SMTP AUTH, from the environment only (flags show up in ps).
+	SMTPUser, SMTPPassword string
+}
+
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	var cfg config
+	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address ($ADDR)")
+	flag.StringVar(&cfg.Domain, "domain", "example.test", "the site's mail domain (From, MAIL FROM, DKIM d=)")
+	flag.StringVar(&cfg.To, "to", "", "contact form recipient (default support@DOMAIN)")
+	flag.StringVar(&cfg.Data, "data", "var/gin", "data folder: DKIM key, outbox, sent .eml files")
+	flag.StringVar(&cfg.SMTP, "smtp", os.Getenv("FORMGUARD_SMTP_ADDR"), "SMTP relay host:port ($FORMGUARD_SMTP_ADDR); empty: the file transport")
+	flag.Parse()
+	if cfg.To == "" {
+		cfg.To = "support@" + cfg.Domain
 	}
-	g, pow, err := newGuard("http://" + addr)
-	if err != nil {
+	cfg.SMTPUser, cfg.SMTPPassword = os.Getenv("FORMGUARD_SMTP_USERNAME"), os.Getenv("FORMGUARD_SMTP_PASSWORD")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run serves until ctx ends, then lets in-flight posts finish queueing
+// before it stops the delivery workers.
+func run(ctx context.Context, cfg config) error {
+	m, err := newMailer(cfg, slog.Default())
+	if err != nil {
+		return err
+	}
+	defer m.Close() // waits for delivery attempts in progress
+	m.Start(context.Background())
+	g, pow, err := newGuard(cfg)
+	if err != nil {
+		return err
+	}
 	defer g.Close()
-	log.Fatal(newRouter(g, pow).Run(addr))
+	srv := &http.Server{Addr: cfg.Addr, Handler: newRouter(g, pow, m), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
+	select {
+	case err = <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

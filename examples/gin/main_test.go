@@ -17,12 +17,7 @@ import (
 
 func TestGinMiddleware(t *testing.T) {
 	gin.SetMode(gin.TestMode)
-	g, pow, err := newGuard("http://127.0.0.1:8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	router := newRouter(g, pow)
+	router, _, _ := newTestRouter(t, nil)
 	w := httptest.NewRecorder()
 	router.ServeHTTP(w, httptest.NewRequest("GET", "/share/challenge", nil))
 	var ch captcha.Challenge
