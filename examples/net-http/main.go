@@ -186,7 +186,6 @@ func (a *app) deliver(w http.ResponseWriter, r *http.Request) {
 		guard.WriteError(w, r, e)
 		return
 	}
-	slog.Info("queued", "id", s.ID, "form", s.Form, "recipients", len(s.Recipients))
 	guard.WriteSuccess(w, r, s)
 }
 
