@@ -124,6 +124,7 @@ func Classes() []Class {
 		{"header-injection", genHeaderInjection},
 		{"markup-body", genMarkup},
 		{"captcha", genCaptcha},
+		{"form-token", genFormToken},
 		{"rate-limit", genRateLimit},
 		{"malformed", genMalformed},
 		{"slow-client", genSlow},
@@ -614,7 +615,8 @@ func genCaptcha(e *Env) []Batch {
 	// Stale: validly signed, expired. The control, minted the same way
 	// but fresh, must be delivered.
 	first = append(first, mk(ShareForm, true, minted(0)), mk(ShareForm, false, minted(2*time.Minute)), mk(ShareForm, false, minted(25*time.Hour)))
-	// A signed form token that the service never issued.
+	// A form token on a form that takes none (contact): refused as an
+	// unknown field. The form-token class attacks the forms that use them.
 	{
 		r := e.NewRequest("captcha", ContactForm)
 		r.Sender = visitor(r)

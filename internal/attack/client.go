@@ -29,6 +29,11 @@ type KV struct{ K, V string }
 // proof-of-work payload when the attempt is sent.
 const AltchaPlaceholder = "__FG_ALTCHA__"
 
+// FormTokenPlaceholder in a body is replaced by Attempt.FormToken's value
+// when the attempt is sent (a form token fetched, minted or mangled at
+// send time, since tokens age and are single use).
+const FormTokenPlaceholder = "__FG_FORMTOKEN__"
+
 // Attempt is one request a class sends, and how to judge its answer.
 type Attempt struct {
 	Req         *Request
@@ -48,6 +53,8 @@ type Attempt struct {
 	// Token, when set, produces the altcha value itself (forged, stale,
 	// replayed tokens).
 	Token func(ctx context.Context, c *Client, a *Attempt) (string, error)
+	// FormToken produces the value that replaces FormTokenPlaceholder.
+	FormToken func(ctx context.Context, c *Client, a *Attempt) (string, error)
 	// Raw replaces the HTTP exchange (slow and truncated clients); it
 	// returns the status seen (0: none) and a violation detail ("" none).
 	Raw func(ctx context.Context, addr string) (status int, violation string)
@@ -128,6 +135,16 @@ func (c *Client) Send(ctx context.Context, a *Attempt) (rule, detail string, err
 			tok = url.QueryEscape(tok)
 		}
 		body = bytes.ReplaceAll(body, []byte(AltchaPlaceholder), []byte(tok))
+	}
+	if bytes.Contains(body, []byte(FormTokenPlaceholder)) {
+		if a.FormToken == nil {
+			return "", "", errors.New("attack: body has a form-token placeholder but the attempt no FormToken")
+		}
+		tok, err := a.FormToken(ctx, c, a)
+		if err != nil {
+			return "", "", err
+		}
+		body = bytes.ReplaceAll(body, []byte(FormTokenPlaceholder), []byte(escapeFor(a.ContentType, tok)))
 	}
 	method := a.Method
 	if method == "" {
@@ -210,6 +227,48 @@ func (c *Client) Challenge(ctx context.Context, form, peer string, xff []string)
 		return ch, fmt.Errorf("attack: challenge: %w", err)
 	}
 	return ch, nil
+}
+
+// escapeFor escapes a value substituted into a body of content type ct.
+func escapeFor(ct, v string) string {
+	switch {
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		return url.QueryEscape(v)
+	case strings.HasPrefix(ct, CTJSON):
+		b, _ := json.Marshal(v)
+		return string(b[1 : len(b)-1])
+	}
+	return v
+}
+
+// FormToken fetches a fresh form token for form as peer/xff from
+// GET /f/{form}/token, which answers {"field":"_fg_token","token":"..."}.
+func (c *Client) FormToken(ctx context.Context, form, peer string, xff []string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/f/"+form+"/token", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Origin", c.Origin)
+	for _, x := range xff {
+		req.Header.Add("X-Forwarded-For", x)
+	}
+	resp, err := c.HTTP(peer).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("attack: form token: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("attack: form token for %s: HTTP %d: %.200s", form, resp.StatusCode, b)
+	}
+	var t struct{ Field, Token string }
+	if err := json.Unmarshal(b, &t); err != nil {
+		return "", fmt.Errorf("attack: form token: %w", err)
+	}
+	if t.Field != captcha.FormTokenField || t.Token == "" {
+		return "", fmt.Errorf("attack: form token for %s: answer %.200s", form, b)
+	}
+	return t.Token, nil
 }
 
 // SolvePoW fetches and solves a challenge, returning the altcha value.

@@ -61,6 +61,7 @@ type Env struct {
 	mu    sync.Mutex
 	reqs  []*Request
 	extra []Violation
+	after []func()
 	next  int
 	ip4   uint32
 	ip6   uint32
@@ -159,7 +160,8 @@ func (e *Env) Close() {
 func (e *Env) Policy() Policy {
 	return Policy{
 		Domain: SiteDomain, DKIMSelector: DKIMSelector, DKIMRecord: e.DKIM,
-		Contact: map[string][]string{ContactForm: {ContactTo}, FeedbackForm: {FeedbackTo}},
+		Contact: map[string][]string{ContactForm: {ContactTo}, FeedbackForm: {FeedbackTo},
+			CallbackForm: {CallbackTo}, QuoteForm: {QuoteTo}},
 		Share:   map[string]int{ShareForm: ShareMax},
 		Origins: []string{e.Cfg.Origin(), SiteOrigin2},
 		Caps:    e.Cfg.Caps(),
@@ -251,12 +253,29 @@ type Class struct {
 	Gen  func(e *Env) []Batch
 }
 
-// Send runs batches in order, each with up to Workers requests in flight.
+// AfterSend registers a check over several answers (one answer's check
+// is Attempt.Check): the next Send runs it once every batch is answered.
+// A class's Gen registers it next to the batches it judges.
+func (e *Env) AfterSend(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.after = append(e.after, f)
+}
+
+// Send runs batches in order, each with up to Workers requests in flight,
+// then the checks registered with AfterSend.
 func (e *Env) Send(ctx context.Context, batches []Batch) error {
 	for _, b := range batches {
 		if err := e.sendBatch(ctx, b); err != nil {
 			return err
 		}
+	}
+	e.mu.Lock()
+	after := e.after
+	e.after = nil
+	e.mu.Unlock()
+	for _, f := range after {
+		f()
 	}
 	return nil
 }

@@ -83,13 +83,30 @@ const (
 	ContactForm  = "contact"  // fixed recipient, no CAPTCHA
 	ShareForm    = "share"    // max_recipients 3, proof-of-work
 	FeedbackForm = "feedback" // fixed recipient, proof-of-work (cross-form replays)
+	CallbackForm = "callback" // fixed recipient, form token, no CAPTCHA
+	QuoteForm    = "quote"    // fixed recipient, form token (cross-form tokens)
 	ContactTo    = "support@example.test"
 	FeedbackTo   = "feedback@example.test"
+	CallbackTo   = "callback@example.test"
+	QuoteTo      = "quote@example.test"
 	ShareMax     = 3
 	DKIMSelector = "s1"
 	// PoWMaxNumber is the smallest difficulty the config allows, so the
 	// harness solves thousands of challenges cheaply.
 	PoWMaxNumber = 1000
+	// TokenMinFill is the token forms' min_fill. Validation takes any
+	// positive duration (0 means the 3s default), but a post sent right
+	// after its token was issued must reliably land inside min_fill, so
+	// the too-fast attack tests something; loopback posts take
+	// milliseconds, even under -race, so one second leaves a wide margin
+	// and costs the run about two seconds of waiting.
+	TokenMinFill = time.Second
+	// TokenMaxAge is the token forms' max_age; stale tokens are minted
+	// older than it.
+	TokenMaxAge = time.Hour
+	// KeySecretEnv names the variable holding the service's key_secret,
+	// the master from which it derives the form-token key.
+	KeySecretEnv = "FG_ATTACK_KEY_SECRET"
 )
 
 // Origin is the service's own origin.
@@ -131,6 +148,7 @@ site:
   name: Example
   origins: [%q, %q]
 trusted_proxies: ["127.0.0.1/32"]
+key_secret_env: %s
 %slimits: {global: 100000/h%s}
 mail:
   from: no-reply@%s
@@ -156,11 +174,25 @@ forms:
     kind: share
     max_recipients: %d
     limits: {per_ip: %s, per_sender: %s, per_recipient: %s, per_form: 100000/h}
-%s`, c.Port, c.Dir, SiteDomain, c.Origin(), SiteOrigin2, redis, fallback, SiteDomain, SiteDomain, outbox, c.SinkAddr,
+  %s:
+    kind: contact
+    to: [%q]
+    captcha: {provider: none}
+    form_token: {min_fill: %s, max_age: %s}
+    limits: {per_ip: 1000/h, per_sender: 1000/h, per_form: 100000/h}
+  %s:
+    kind: contact
+    to: [%q]
+    captcha: {provider: none}
+    form_token: {min_fill: %s, max_age: %s}
+    limits: {per_ip: 1000/h, per_sender: 1000/h, per_form: 100000/h}
+%s`, c.Port, c.Dir, SiteDomain, c.Origin(), SiteOrigin2, KeySecretEnv, redis, fallback, SiteDomain, SiteDomain, outbox, c.SinkAddr,
 		DKIMSelector, c.KeyFile(), PoWMaxNumber,
 		ContactForm, ContactTo, or(c.ContactPerIP, "5/h"), or(c.ContactPerSender, "3/h"),
 		FeedbackForm, FeedbackTo,
 		ShareForm, ShareMax, or(c.SharePerIP, "5/h"), or(c.SharePerSender, "3/h"), or(c.SharePerRecipient, "2/d"),
+		CallbackForm, CallbackTo, TokenMinFill, TokenMaxAge,
+		QuoteForm, QuoteTo, TokenMinFill, TokenMaxAge,
 		c.ExtraYAML)
 }
 
@@ -201,7 +233,10 @@ type Service struct {
 	Bin    string
 	Config *ServiceConfig
 	Secret string // FORMGUARD_CAPTCHA_SECRET
-	Addr   string // 127.0.0.1:PORT
+	// KeySecret is the config's key_secret (through KeySecretEnv): the
+	// master the service derives its form-token key from.
+	KeySecret string
+	Addr      string // 127.0.0.1:PORT
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -220,13 +255,14 @@ func NewService(bin string, cfg *ServiceConfig) (*Service, error) {
 	if err := os.WriteFile(filepath.Join(cfg.Dir, "formguard.yaml"), []byte(cfg.YAML()), 0o600); err != nil {
 		return nil, err
 	}
-	var sec [24]byte
+	var sec, ks [24]byte
 	_, _ = rand.Read(sec[:])
+	_, _ = rand.Read(ks[:])
 	logf, err := os.OpenFile(filepath.Join(cfg.Dir, "service.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{Bin: bin, Config: cfg, Secret: hex.EncodeToString(sec[:]),
+	return &Service{Bin: bin, Config: cfg, Secret: hex.EncodeToString(sec[:]), KeySecret: hex.EncodeToString(ks[:]),
 		Addr: "127.0.0.1:" + strconv.Itoa(cfg.Port), logf: logf}, nil
 }
 
@@ -242,7 +278,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(s.Bin, "serve", "-config", filepath.Join(s.Config.Dir, "formguard.yaml"))
 	cmd.Dir = s.Config.Dir
-	cmd.Env = append(os.Environ(), "FORMGUARD_CAPTCHA_SECRET="+s.Secret)
+	cmd.Env = append(os.Environ(), "FORMGUARD_CAPTCHA_SECRET="+s.Secret, KeySecretEnv+"="+s.KeySecret)
 	cmd.Stdout, cmd.Stderr = s.logf, s.logf
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()
