@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -232,4 +233,21 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestRunStopsCleanly: run starts the mailer and server, and when its
+// context ends it shuts down and releases the outbox for the next start.
+func TestRunStopsCleanly(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	cfg := config{Addr: "127.0.0.1:0", Domain: "example.test", To: "support@example.test", Data: t.TempDir()}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMailer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("outbox not released: %v", err)
+	}
+	m.Close()
 }
