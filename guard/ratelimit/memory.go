@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Memory store defaults.
@@ -68,22 +66,22 @@ type MemoryConfig struct {
 }
 
 // Memory is a sharded, bounded in-memory Store and Banner. Each (tier, key,
-// limit) is a golang.org/x/time/rate token bucket of Count tokens refilled
-// at Count per Period.
+// limit) is a token bucket of Count tokens refilled at Count per Period,
+// with golang.org/x/time/rate's arithmetic (see bucket).
 //
 // Allow is all-or-nothing: it locks the shards of every key involved in
 // ascending shard order (so two decisions can never deadlock), checks every
 // bucket at the same instant, and takes a token from each only when all of
 // them have one. A refused request therefore consumes nothing. (Reserving
 // on every limiter and cancelling on refusal would give the same result,
-// but rate.Reservation allocates and its Cancel cannot restore tokens
-// exactly once other reservations followed; under the shard locks nothing
-// can follow, so checking first is exact and allocation-free.)
+// but a reservation's Cancel cannot restore tokens exactly once other
+// reservations followed; under the shard locks nothing can follow, so
+// checking first is exact and allocation-free.)
 //
 // A Memory is safe for concurrent use. Its sweeper goroutine is stopped by
 // Close.
 type Memory struct {
-	now     func() time.Time
+	clock   func() int64 // Unix ns; the one clock read of a decision
 	maxKeys int64
 	idle    int64 // IdleTimeout in ns
 	ban     BanPolicy
@@ -116,11 +114,44 @@ type memShard struct {
 	_                     [64]byte // keep neighbouring shard locks off one cache line
 }
 
-// bucket is one key's token bucket. last (Unix ns of the last admitted
-// event) is guarded by the shard lock.
+// bucket is one key's token bucket, guarded by its shard's lock. It keeps
+// golang.org/x/time/rate's representation and arithmetic (tokens at the
+// instant last, refilled at rate per second, capped at burst), so it gives
+// exactly the answers a rate.Limiter gave, without the limiter's own mutex
+// and time.Time arithmetic: the shard lock already excludes every other
+// writer, and two more lock pairs per bucket were most of a decision's
+// cost.
 type bucket struct {
-	lim  rate.Limiter
-	last int64
+	tokens float64 // tokens held at last
+	last   int64   // Unix ns of the last admitted event; 0 for a fresh bucket
+	rate   float64 // tokens per second
+	burst  float64 // Count
+}
+
+// newBucket returns a full bucket for l.
+func newBucket(l Limit) *bucket {
+	// One ulp above Count/Period so that float rounding never leaves a
+	// bucket a hair short of a token at the exact instant it is due.
+	r := math.Nextafter(float64(l.Count)/l.Period.Seconds(), math.Inf(1))
+	return &bucket{tokens: float64(l.Count), rate: r, burst: float64(l.Count)}
+}
+
+// tokensAt is the tokens b holds at t (rate.Limiter.TokensAt): an instant
+// before last counts as last.
+func (b *bucket) tokensAt(t int64) float64 {
+	elapsed := t - b.last
+	if elapsed <= 0 {
+		return b.tokens
+	}
+	tokens := b.tokens + time.Duration(elapsed).Seconds()*b.rate
+	return min(tokens, b.burst)
+}
+
+// take removes one token at t from a bucket holding tokens at t (the
+// caller checked that one is due), as rate.Limiter.AllowN(t, 1) does.
+func (b *bucket) take(t int64, tokens float64) {
+	b.tokens = tokens - 1
+	b.last = t
 }
 
 // NewMemory validates cfg and returns a running store.
@@ -139,7 +170,6 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		return nil, err
 	}
 	m := &Memory{
-		now:     cfg.Now,
 		maxKeys: int64(cfg.MaxKeys),
 		idle:    int64(cfg.IdleTimeout),
 		ban:     ban,
@@ -147,8 +177,11 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	if m.now == nil {
-		m.now = monotonicNow()
+	if cfg.Now != nil {
+		now := cfg.Now
+		m.clock = func() int64 { return now().UnixNano() }
+	} else {
+		m.clock = monotonicClock()
 	}
 	for i, t := range []string{TierIP, TierSender, TierRecipient, TierForm, TierGlobal} {
 		m.tierHash[i] = maphash.String(m.seed, t)
@@ -212,7 +245,7 @@ func (m *Memory) sweeper(every time.Duration) {
 		case <-m.stop:
 			return
 		case <-t.C:
-			m.Sweep(m.now())
+			m.sweep(m.clock())
 		}
 	}
 }
@@ -221,7 +254,9 @@ func (m *Memory) sweeper(every time.Duration) {
 // and every ban record that no longer matters, and returns how many keys it
 // dropped. The owned goroutine calls it every SweepInterval; tests call it
 // directly with chosen instants.
-func (m *Memory) Sweep(now time.Time) int {
+func (m *Memory) Sweep(now time.Time) int { return m.sweep(now.UnixNano()) }
+
+func (m *Memory) sweep(now int64) int {
 	n := 0
 	for i := range m.shards {
 		sh := &m.shards[i]
@@ -233,12 +268,11 @@ func (m *Memory) Sweep(now time.Time) int {
 }
 
 // sweepShard drops the stale keys of sh; the caller holds sh.mu.
-func (m *Memory) sweepShard(sh *memShard, now time.Time) int {
-	t := now.UnixNano()
+func (m *Memory) sweepShard(sh *memShard, t int64) int {
 	sh.lastSweep = t
 	n := 0
 	for h, b := range sh.buckets {
-		if t-b.last >= m.idle && b.lim.TokensAt(now) >= float64(b.lim.Burst()) {
+		if t-b.last >= m.idle && b.tokensAt(t) >= b.burst {
 			delete(sh.buckets, h)
 			n++
 		}
@@ -275,8 +309,8 @@ func rebuild[V any](m map[uint64]V) map[uint64]V {
 
 // addKey claims room for one new key in sh (whose lock the caller holds),
 // sweeping sh first when the store is full and sh was not swept lately.
-func (m *Memory) addKey(sh *memShard, now time.Time) error {
-	if sh.n >= sh.max && now.UnixNano()-sh.lastSweep >= int64(inlineSweepEvery) {
+func (m *Memory) addKey(sh *memShard, now int64) error {
+	if sh.n >= sh.max && now-sh.lastSweep >= int64(inlineSweepEvery) {
 		m.sweepShard(sh, now)
 	}
 	if sh.n < sh.max {
@@ -384,54 +418,57 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 }
 
 // allowOne is Allow for the common single-rule decision: one shard, no
-// lock ordering, no scratch arrays. Same semantics as allowLocked.
+// lock ordering, no scratch arrays, no defer. Same semantics as
+// allowLocked (TestMemorySingleRuleFastPathMatchesGeneralPath).
 func (m *Memory) allowOne(r *Rule) (Decision, error) {
 	if r.Limit.IsZero() && r.Tier != TierIP {
 		return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
 	}
 	kh := m.keyHash(r.Key)
+	var id uint64
+	if !r.Limit.IsZero() {
+		id = m.bucketID(kh, r)
+	}
 	sh := &m.shards[m.shardOf(kh)]
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	now := m.now()
-	t := now.UnixNano()
-	if r.Tier == TierIP {
+	t := m.clock()
+	if r.Tier == TierIP && len(sh.bans) > 0 {
 		if b, ok := sh.bans[kh]; ok {
 			if left := b.remaining(t); left > 0 {
+				sh.mu.Unlock()
 				return Decision{Rule: 0, Tightest: 0, RetryAfter: left, Reset: left, Banned: true}, nil
 			}
 		}
-		if r.Limit.IsZero() {
-			return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
-		}
 	}
-	id := m.bucketID(kh, r)
+	if r.Limit.IsZero() {
+		sh.mu.Unlock()
+		return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+	}
 	b, ok := sh.buckets[id]
 	if !ok {
-		if err := m.addKey(sh, now); err != nil {
+		if err := m.addKey(sh, t); err != nil {
+			sh.mu.Unlock()
 			return Decision{}, err
 		}
 		b = newBucket(r.Limit)
 		sh.buckets[id] = b
 		sh.peakBuckets = max(sh.peakBuckets, len(sh.buckets))
 	}
-	tokens := b.lim.TokensAt(now)
+	tokens := b.tokensAt(t)
 	if wait := waitFor(r.Limit, tokens); wait > 0 {
+		sh.mu.Unlock()
 		return Decision{Rule: 0, Tightest: 0, RetryAfter: wait,
 			Remaining: remaining(r.Limit, tokens), Reset: resetFor(r.Limit, tokens)}, nil
 	}
-	if !b.lim.AllowN(now, 1) {
-		return Decision{}, fmt.Errorf("ratelimit: bucket for tier %q changed under lock", r.Tier)
-	}
-	b.last = t
+	b.take(t, tokens)
+	sh.mu.Unlock()
 	return Decision{Allowed: true, Rule: -1, Tightest: 0,
 		Remaining: remaining(r.Limit, tokens-1), Reset: resetFor(r.Limit, tokens-1)}, nil
 }
 
 // allowLocked decides with every involved shard locked.
 func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
-	now := m.now()
-	t := now.UnixNano()
+	t := m.clock()
 	for i := range rules {
 		if rules[i].Tier != TierIP {
 			continue
@@ -452,7 +489,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		sh := &m.shards[m.shardOf(st[i].key)]
 		b, ok := sh.buckets[st[i].id]
 		if !ok {
-			if err := m.addKey(sh, now); err != nil {
+			if err := m.addKey(sh, t); err != nil {
 				return Decision{}, err
 			}
 			b = newBucket(r.Limit)
@@ -469,7 +506,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		if st[i].b == nil {
 			continue
 		}
-		st[i].tokens = st[i].b.lim.TokensAt(now)
+		st[i].tokens = st[i].b.tokensAt(t)
 		claimed := 0
 		for j := range i {
 			if st[j].b == st[i].b {
@@ -490,19 +527,13 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		return d, nil
 	}
 
-	// Every rule has a token: take one from each.
+	// Every rule has a token: take one from each. A bucket listed twice
+	// gives one token per listing, at the same instant.
 	d.Allowed = true
 	for i := range rules {
-		b := st[i].b
-		if b == nil {
-			continue
+		if b := st[i].b; b != nil {
+			b.take(t, b.tokensAt(t))
 		}
-		if !b.lim.AllowN(now, 1) {
-			// Unreachable: the shard locks exclude every other writer and
-			// the check above used the same instant and formula.
-			return Decision{}, fmt.Errorf("ratelimit: bucket for tier %q changed under lock", rules[i].Tier)
-		}
-		b.last = t
 	}
 	for i := range rules {
 		if st[i].b == nil {
@@ -527,24 +558,13 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 	return d, nil
 }
 
-// monotonicNow is the default clock: wall time read once, then advanced by
-// the monotonic clock alone, which costs one clock read per call instead of
-// time.Now's two and never jumps with wall-clock steps.
-func monotonicNow() func() time.Time {
+// monotonicClock is the default clock: wall time read once, then advanced
+// by the monotonic clock alone, which costs one clock read per call
+// instead of time.Now's two and never jumps with wall-clock steps.
+func monotonicClock() func() int64 {
 	base := time.Now()
-	return func() time.Time { return base.Add(time.Since(base)) }
-}
-
-// newBucket returns a full bucket for l. The zero rate.Limiter is set up
-// at the zero instant, so at any real instant it has refilled to Count.
-func newBucket(l Limit) *bucket {
-	b := &bucket{}
-	// One ulp above Count/Period so that float rounding never leaves a
-	// bucket a hair short of a token at the exact instant it is due.
-	r := math.Nextafter(float64(l.Count)/l.Period.Seconds(), math.Inf(1))
-	b.lim.SetLimitAt(time.Time{}, rate.Limit(r))
-	b.lim.SetBurstAt(time.Time{}, l.Count)
-	return b
+	wall := base.UnixNano()
+	return func() int64 { return wall + int64(time.Since(base)) }
 }
 
 // durationFor converts a token amount to the time l takes to refill it,
@@ -598,7 +618,7 @@ func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error
 	sh := &m.shards[m.shardOf(h)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := m.now()
+	now := m.clock()
 	b, ok := sh.bans[h]
 	if !ok {
 		if err := m.addKey(sh, now); err != nil {
@@ -608,5 +628,5 @@ func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error
 		sh.bans[h] = b
 		sh.peakBans = max(sh.peakBans, len(sh.bans))
 	}
-	return b.offend(m.ban, now.UnixNano()), nil
+	return b.offend(m.ban, now), nil
 }
