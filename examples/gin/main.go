@@ -1,7 +1,8 @@
 // Command gin shows formguard as gin middleware, a few lines over
 // guard.Check, in front of a handler that mails each accepted post: the
-// mail is DKIM-signed and queued durably before the post is answered. It
-// has its own go.mod so gin never enters formguard's.
+// mail is queued durably before the post is answered, then DKIM-signed and
+// sent by background workers. It has its own go.mod so gin never enters
+// formguard's.
 //
 //	cd examples/gin && go run .                       # mail lands in var/gin/sent/*.eml
 //	cd examples/gin && go run . -smtp smtp.example.net:587 -domain example.net

@@ -1,8 +1,8 @@
 // Command net-http shows formguard in front of a site's own net/http
 // handlers, with real mail delivery: the contact form carries a signed
 // single-use form token, the share form the built-in proof-of-work, and
-// every accepted post is DKIM-signed and queued durably before it is
-// answered.
+// every accepted post's mail is queued durably before the post is
+// answered, then DKIM-signed and sent by background workers.
 //
 //	go run ./examples/net-http                          # mail lands in var/net-http/sent/*.eml
 //	go run ./examples/net-http -smtp smtp.example.net:587 -domain example.net
@@ -114,7 +114,7 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// deliverTimeout bounds building, signing and durably queueing one post.
+// deliverTimeout bounds building and durably queueing one post's mail.
 const deliverTimeout = 10 * time.Second
 
 type app struct {
