@@ -78,3 +78,66 @@ func TestSetHeaders(t *testing.T) {
 		})
 	}
 }
+
+func TestSetHeadersReplacesAndUsesCanonicalKeys(t *testing.T) {
+	// The fields are stored under their canonical keys, so Get, Set and Del
+	// by the documented names see them, and a second call (or a handler's
+	// own Set) replaces a value instead of adding a second field.
+	ip := Rule{Tier: TierIP, Key: "k", Limit: lim("5/h")}
+	h := http.Header{}
+	h.Set(HeaderRateLimit, "stale")
+	SetHeaders(h, []Rule{ip}, Decision{Rule: 0, Tightest: 0, RetryAfter: 90 * time.Second})
+	SetHeaders(h, []Rule{ip}, Decision{Rule: 0, Tightest: 0, RetryAfter: 30 * time.Second})
+	for name, want := range map[string]string{
+		HeaderRetryAfter:      "30",
+		HeaderRateLimit:       `"ip";r=0;t=30`,
+		HeaderRateLimitPolicy: `"ip";q=5;w=3600`,
+	} {
+		if got := h.Values(name); len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want exactly [%q]", name, got, want)
+		}
+	}
+	if len(h) != 3 {
+		t.Errorf("header has %d fields, want 3: %v", len(h), h)
+	}
+	h.Del(HeaderRateLimit)
+	if h.Get(HeaderRateLimit) != "" {
+		t.Errorf("Del(%q) left %v", HeaderRateLimit, h)
+	}
+}
+
+func TestSetHeadersAllocations(t *testing.T) {
+	ip := Rule{Tier: TierIP, Key: "k", Limit: lim("5/h")}
+	rules := []Rule{ip}
+	refused := Decision{Rule: 0, Tightest: 0, RetryAfter: 1234 * time.Second, Reset: time.Hour}
+	h := http.Header{}
+	allocs := testing.AllocsPerRun(100, func() { SetHeaders(h, rules, refused) })
+	// One string for every value, one array for the value slices.
+	if allocs > 2 {
+		t.Errorf("SetHeaders allocates %.0f times per call, want at most 2", allocs)
+	}
+}
+
+// BenchmarkSetHeaders is the per-response cost: a refusal writes all three
+// fields, an admission two.
+func BenchmarkSetHeaders(b *testing.B) {
+	rules := []Rule{
+		{Tier: TierIP, Key: "k", Limit: lim("5/h")},
+		{Tier: TierSender, Key: "s", Limit: lim("30/10m")},
+	}
+	for _, bc := range []struct {
+		name string
+		d    Decision
+	}{
+		{"refused", Decision{Rule: 1, Tightest: 1, RetryAfter: 1234 * time.Second, Reset: 10 * time.Minute}},
+		{"admitted", Decision{Allowed: true, Rule: -1, Tightest: 0, Remaining: 3, Reset: 24 * time.Minute}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := http.Header{}
+			b.ReportAllocs()
+			for b.Loop() {
+				SetHeaders(h, rules, bc.d)
+			}
+		})
+	}
+}
