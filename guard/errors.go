@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -47,6 +48,46 @@ func (e *Error) withf(format string, a ...any) *Error {
 	return e.with(fmt.Errorf(format, a...))
 }
 
+// detail is a rejection's cause for the log: pre + arg + post, with arg
+// Go-quoted (as fmt's %q) when quote is set. The text is built only when
+// read, and a detailedError carries it in the same allocation as the
+// Error, so a rejection on the request path costs one allocation.
+type detail struct {
+	pre, arg, post string
+	quote          bool
+}
+
+func (d *detail) Error() string {
+	if !d.quote {
+		return d.pre + d.arg + d.post
+	}
+	b := make([]byte, 0, len(d.pre)+len(d.arg)+len(d.post)+8)
+	b = append(b, d.pre...)
+	b = strconv.AppendQuote(b, d.arg)
+	b = append(b, d.post...)
+	return string(b)
+}
+
+type detailedError struct {
+	e Error
+	d detail
+}
+
+// withq returns a copy of e whose cause reads pre + strconv.Quote(arg) +
+// post, the same text as withf(pre+"%q"+post, arg).
+func (e *Error) withq(pre, arg, post string) *Error {
+	x := &detailedError{e: *e, d: detail{pre: pre, arg: arg, post: post, quote: true}}
+	x.e.Cause = &x.d
+	return &x.e
+}
+
+// withText returns a copy of e whose cause reads pre + arg + post.
+func (e *Error) withText(pre, arg, post string) *Error {
+	x := &detailedError{e: *e, d: detail{pre: pre, arg: arg, post: post}}
+	x.e.Cause = &x.d
+	return &x.e
+}
+
 func newErr(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
@@ -86,6 +127,9 @@ var (
 
 // AsError returns err as an *Error, mapping any other error to ErrInternal.
 func AsError(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e // the common case: no reflection, no allocation
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e

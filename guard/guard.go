@@ -16,13 +16,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/ratelimit"
-	"github.com/go-playground/validator/v10"
 )
 
 // Guard checks form posts against per-form policies. It is safe for
@@ -41,16 +41,17 @@ type Guard struct {
 	log       *slog.Logger
 	onError   func(http.ResponseWriter, *http.Request, *Error)
 	onSuccess func(http.ResponseWriter, *http.Request, *Submission)
-	validate  *validator.Validate
 	macs      sync.Pool // *keyedHash, keyed with keySecret
+	rules     sync.Pool // *[8]ratelimit.Rule, see limit
 	esc       escalation
 }
 
-// keyedHash is a pooled HMAC with a scratch buffer, so hashing a key costs
+// keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
 // one allocation (the result).
 type keyedHash struct {
 	h   hash.Hash
 	buf []byte
+	sum [sha256.Size]byte // hash.Hash.Sum's destination: through an interface it would escape
 }
 
 // New validates cfg and builds a Guard. Every problem with cfg is reported
@@ -62,8 +63,8 @@ func New(cfg Config) (*Guard, error) {
 		onError:   cfg.ErrorHandler,
 		onSuccess: cfg.SuccessHandler,
 		global:    orLimit(cfg.Global, DefaultGlobal),
-		validate:  newValidator(),
 	}
+	g.rules.New = func() any { return new([8]ratelimit.Rule) }
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -170,9 +171,8 @@ func (g *Guard) hashKey(tier, v string) string {
 func (g *Guard) finish(k *keyedHash) string {
 	k.h.Reset()
 	k.h.Write(k.buf)
-	var sum [sha256.Size]byte
 	var out [24]byte
-	hex.Encode(out[:], k.h.Sum(sum[:0])[:12])
+	hex.Encode(out[:], k.h.Sum(k.sum[:0])[:12])
 	if cap(k.buf) <= 1024 {
 		g.macs.Put(k)
 	}
@@ -206,21 +206,21 @@ func (g *Guard) originAllowed(o string) bool {
 func (g *Guard) checkOrigin(r *http.Request, p *policy) *Error {
 	if o := r.Header.Get("Origin"); o != "" {
 		if !g.originAllowed(o) {
-			return ErrOrigin.withf("Origin %q is not allowed", truncate(o, 100))
+			return ErrOrigin.withq("Origin ", truncate(o, 100), " is not allowed")
 		}
 		return nil
 	}
 	if ref := r.Header.Get("Referer"); ref != "" {
 		u, err := url.Parse(ref)
 		if err != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
-			return ErrOrigin.withf("Referer %q is not on an allowed origin", truncate(ref, 100))
+			return ErrOrigin.withq("Referer ", truncate(ref, 100), " is not on an allowed origin")
 		}
 		return nil
 	}
 	if p.form.AllowMissingOrigin {
 		return nil
 	}
-	return ErrOrigin.withf("neither Origin nor Referer is present")
+	return ErrOrigin.withText("neither Origin nor Referer is present", "", "")
 }
 
 type ctxKey int
@@ -255,9 +255,8 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 	p := g.forms[form]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = withRedirects(r, p)
-		sub, err := g.CheckForm(w, r, form)
-		if err != nil {
-			e := AsError(err)
+		sub, e := g.checkForm(w, r, form)
+		if e != nil {
 			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
 			if e.Code == ErrHoneypot.Code {
 				g.onSuccess(w, r, g.decoy(form))
@@ -304,25 +303,33 @@ func newID() string {
 // ErrHoneypot means a bot filled the honeypot: answer as for success and
 // deliver nothing. w is used only to set rate-limit headers.
 func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, error) {
-	start := g.now()
-	sub, clientKey, err := g.check(w, r, form)
-	g.logDecision(r.Context(), form, clientKey, sub, err, start)
-	if err != nil {
-		return nil, err
+	sub, e := g.checkForm(w, r, form)
+	if e != nil {
+		return nil, e
 	}
 	return sub, nil
 }
 
-func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Submission, string, *Error) {
+// checkForm is CheckForm with a typed error: one check, one log line.
+func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, *Error) {
+	f := getFieldSet()
+	sub, clientKey, e := g.check(w, r, form, f)
+	f.release()
+	g.logDecision(r.Context(), form, clientKey, sub, e)
+	return sub, e
+}
+
+// check runs the checks, parsing the body into vals.
+func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*Submission, string, *Error) {
 	p, ok := g.forms[form]
 	if !ok {
-		return nil, "", ErrUnknownForm.withf("form %q", truncate(form, 64))
+		return nil, "", ErrUnknownForm.withq("form ", truncate(form, 64), "")
 	}
 	if r.Method != http.MethodPost {
 		if w != nil {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		return nil, "", ErrMethod.withf("method %s", truncate(r.Method, 16))
+		return nil, "", ErrMethod.withText("method ", truncate(r.Method, 16), "")
 	}
 	maxBody := p.maxBody
 	kind, params, err := mediaType(r.Header.Get("Content-Type"))
@@ -347,16 +354,15 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Sub
 	if e != nil {
 		return nil, clientKey, e
 	}
-	vals, err := ParseForm(kind, params, body, DefaultMaxFields, p.form.AllowFiles)
-	if err != nil {
+	if err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles); err != nil {
 		if errors.Is(err, errFilePart) {
 			return nil, clientKey, ErrFilesNotAllowed.with(err)
 		}
 		return nil, clientKey, ErrMalformed.with(err)
 	}
-	if hp := vals[p.honeypot]; len(hp) > 0 && strings.TrimSpace(strings.Join(hp, "")) != "" {
+	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
 		g.penalize(r.Context(), clientKey)
-		return nil, clientKey, ErrHoneypot.withf("honeypot field %q filled", p.honeypot)
+		return nil, clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
 	}
 	sub, e := g.fields(p, vals)
 	if e != nil {
@@ -365,7 +371,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Sub
 		}
 		return nil, clientKey, e
 	}
-	if next := first(vals[DefaultRedirectFieldKey]); next != "" {
+	if next := vals.first(DefaultRedirectFieldKey); next != "" {
 		if _, err := g.sameSite(next); err != nil {
 			return nil, clientKey, ErrOffsiteRedirect.with(err)
 		}
@@ -375,14 +381,14 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Sub
 	now := g.now()
 	creq := captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}
 	if p.form.Token != nil {
-		creq.Token = first(vals[p.tokenF])
+		creq.Token = vals.first(p.tokenF)
 		if e := g.verify(r.Context(), p.form.Token, creq, true); e != nil {
 			g.penalize(r.Context(), clientKey)
 			return nil, clientKey, e
 		}
 	}
 	if p.form.Captcha != nil {
-		creq.Token = first(vals[p.captchaF])
+		creq.Token = vals.first(p.captchaF)
 		if e := g.verify(r.Context(), p.form.Captcha, creq, false); e != nil {
 			if e.Code != ErrCaptchaUnavailable.Code && e.Code != ErrCaptchaMissing.Code {
 				g.penalize(r.Context(), clientKey)
@@ -400,6 +406,17 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string) (*Sub
 
 // ErrBadClient answers requests whose client address cannot be trusted.
 var ErrBadClient = newErr(http.StatusBadRequest, "bad_client_address", "The request's forwarding headers are malformed.")
+
+// blank reports whether every value is empty or white space, as
+// strings.TrimSpace(strings.Join(v, "")) == "" would, without joining.
+func blank(v []string) bool {
+	for _, s := range v {
+		if strings.TrimSpace(s) != "" {
+			return false
+		}
+	}
+	return true
+}
 
 func first(v []string) string {
 	if len(v) == 0 {
@@ -452,35 +469,35 @@ func readBody(r *http.Request, max int64) ([]byte, *Error) {
 }
 
 // fields applies the sender lock, field rules, recipients and content rules.
-func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
-	for k, v := range vals {
+func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
+	for i, k := range vals.names {
 		if !p.allowed[k] {
 			if senderKeys[foldKey(k)] {
-				return nil, ErrForbiddenField.withf("field %q would choose a sender or recipient", truncate(k, 64))
+				return nil, ErrForbiddenField.withq("field ", truncate(k, 64), " would choose a sender or recipient")
 			}
-			return nil, ErrUnknownField.withf("field %q", truncate(k, 64))
+			return nil, ErrUnknownField.withq("field ", truncate(k, 64), "")
 		}
-		if len(v) > 1 && k != p.names.To {
+		if v := vals.vals[i]; len(v) > 1 && k != p.names.To {
 			return nil, ErrDuplicateField.withf("field %q sent %d times", truncate(k, 64), len(v))
 		}
 	}
 	in := input{
-		name:          first(vals[p.names.Name]),
-		email:         first(vals[p.names.Email]),
-		subject:       first(vals[p.names.Subject]),
-		message:       first(vals[p.names.Message]),
-		url:           first(vals[p.names.URL]),
+		name:          vals.first(p.names.Name),
+		email:         vals.first(p.names.Email),
+		subject:       vals.first(p.names.Subject),
+		message:       vals.first(p.names.Message),
+		url:           vals.first(p.names.URL),
 		maxName:       p.maxName,
 		maxSubject:    p.maxSubj,
 		maxMessage:    p.maxMsg,
 		maxURL:        maxURLLength,
 		emailRequired: p.emailReq,
 	}
-	if err := g.validate.Struct(&in); err != nil {
-		return nil, validationError(err, p.names)
+	if e := validate(&in, p.names); e != nil {
+		return nil, e
 	}
 	if strings.TrimSpace(in.message) == "" && p.form.Kind == KindContact {
-		return nil, ErrInvalidField.withf("field %q is required", p.names.Message)
+		return nil, ErrInvalidField.withq("field ", p.names.Message, " is required")
 	}
 	sub := &Submission{
 		Form:    p.name,
@@ -494,7 +511,7 @@ func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
 		sub.ReplyTo = a
 	}
 	for _, x := range p.extra {
-		v := first(vals[x])
+		v := vals.first(x)
 		if v == "" {
 			continue
 		}
@@ -509,7 +526,7 @@ func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
 		}
 		sub.Fields[x] = v
 	}
-	if e := g.recipients(p, vals, sub); e != nil {
+	if e := g.recipientsOf(p, vals.get(p.names.To), vals.first(p.choice), sub); e != nil {
 		return nil, e
 	}
 	if links := countLinks(sub.Message) + countLinks(sub.Subject) + countLinks(sub.Name); links > max(p.maxLinks, 0) {
@@ -529,9 +546,14 @@ func (g *Guard) fields(p *policy, vals Values) (*Submission, *Error) {
 }
 
 func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
+	return g.recipientsOf(p, vals[p.names.To], first(vals[p.choice]), sub)
+}
+
+// recipientsOf sets sub.Recipients from a share form's raw "to" values or
+// a contact form's choice.
+func (g *Guard) recipientsOf(p *policy, raw []string, c string, sub *Submission) *Error {
 	if p.form.Kind == KindContact {
 		if len(p.choices) > 0 {
-			c := first(vals[p.choice])
 			if c == "" && len(p.to) > 0 {
 				sub.Recipients = p.to
 				return nil
@@ -549,7 +571,6 @@ func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
 		sub.Recipients = p.to
 		return nil
 	}
-	raw := vals[p.names.To]
 	for _, v := range raw {
 		if !SingleLine(v) {
 			return ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", p.names.To)
@@ -654,8 +675,16 @@ func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Requ
 }
 
 // limit builds every tier of the request and decides them in ONE store call.
+//
+// The rules live in a pooled array (passed through the Store interface, a
+// stack array would escape): a Store reads them during Allow and keeps
+// nothing, as an io.Writer keeps nothing of what it is given.
 func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
-	var buf [8]ratelimit.Rule
+	buf := g.rules.Get().(*[8]ratelimit.Rule)
+	defer func() {
+		clear(buf[:])
+		g.rules.Put(buf)
+	}()
 	rules := append(buf[:0],
 		ratelimit.Rule{Tier: ratelimit.TierIP, Key: sub.ClientKey, Limit: p.limits.PerIP},
 		ratelimit.Rule{Tier: ratelimit.TierForm, Key: p.name, Limit: p.limits.PerForm},
@@ -685,7 +714,7 @@ func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub
 		if d.Rule >= 0 && d.Rule < len(rules) {
 			tier = rules[d.Rule].Tier
 		}
-		out := e.withf("tier %s", tier)
+		out := e.withText("tier ", tier, "")
 		out.RetryAfter = d.RetryAfter
 		g.esc.mark(sub.ClientKey, g.now().Add(EscalateWindow))
 		return out
@@ -701,23 +730,52 @@ func (g *Guard) penalize(ctx context.Context, clientKey string) {
 		return
 	}
 	if ban, err := g.banner.Penalize(ctx, clientKey); err != nil {
-		g.log.WarnContext(ctx, "formguard ban store error", "client", clientKey, "err", err)
+		g.logLine(ctx, slog.LevelWarn, "formguard ban store error", slog.String("client", clientKey), slog.Any("err", err))
 	} else if ban > 0 {
-		g.log.InfoContext(ctx, "formguard client banned", "client", clientKey, "for", ban.String())
+		g.logLine(ctx, slog.LevelInfo, "formguard client banned", slog.String("client", clientKey), slog.String("for", ban.String()))
 	}
 }
 
-func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error, start time.Time) {
-	if err == nil {
-		g.log.LogAttrs(ctx, slog.LevelInfo, "formguard decision",
-			slog.String("form", form), slog.String("outcome", "accepted"), slog.String("id", sub.ID),
-			slog.String("client", clientKey), slog.Int("recipients", len(sub.Recipients)))
+// decisionPC is the source position a handler with AddSource reports for
+// the guard's log lines: taken once here, since runtime.Callers on every
+// line would cost more than formatting the line.
+var decisionPC = callerPC()
+
+func callerPC() uintptr {
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	return pcs[0]
+}
+
+// logDecision writes the one log line of a decision. The record is handed
+// to the handler directly: the attributes fit the record's inline space
+// (one more for a rejection's reason) and no call stack is walked.
+func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error) {
+	h := g.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := []slog.Attr{slog.String("form", truncate(form, 64)), slog.String("outcome", "rejected"),
-		slog.String("code", err.Code), slog.Int("status", err.Status), slog.String("client", clientKey)}
-	if err.Cause != nil {
-		attrs = append(attrs, slog.String("reason", err.Cause.Error()))
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "formguard decision", decisionPC)
+	if err == nil {
+		r.AddAttrs(slog.String("form", form), slog.String("outcome", "accepted"), slog.String("id", sub.ID),
+			slog.String("client", clientKey), slog.Int("recipients", len(sub.Recipients)))
+	} else {
+		r.AddAttrs(slog.String("form", truncate(form, 64)), slog.String("outcome", "rejected"),
+			slog.String("code", err.Code), slog.Int("status", err.Status), slog.String("client", clientKey))
+		if err.Cause != nil {
+			r.AddAttrs(slog.String("reason", err.Cause.Error()))
+		}
 	}
-	g.log.LogAttrs(ctx, slog.LevelInfo, "formguard decision", attrs...)
+	_ = h.Handle(ctx, r)
+}
+
+// logLine is Logger.LogAttrs without the call stack walk (see decisionPC).
+func (g *Guard) logLine(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	h := g.log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, decisionPC)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -68,66 +69,115 @@ type Values map[string][]string
 // keys are kept as repeated values (so the caller can refuse them), and
 // multipart file parts are refused unless allowFiles.
 func ParseForm(kind int, params map[string]string, body []byte, maxFields int, allowFiles bool) (Values, error) {
+	f := getFieldSet()
+	defer f.release()
+	if err := f.parse(kind, params, body, maxFields, allowFiles); err != nil {
+		return nil, err
+	}
+	v := make(Values, len(f.names))
+	for i, name := range f.names {
+		v[name] = append([]string{}, f.vals[i]...)
+	}
+	return v, nil
+}
+
+// fieldSet is a parsed body as the guard reads it: the distinct field names
+// in the order first received, each with its values. It replaces a Values
+// map on the request path: a form has a handful of fields, so a linear
+// lookup is cheaper than hashing, and the set is pooled, so parsing a
+// typical form allocates nothing but the decoded text (see unescape).
+type fieldSet struct {
+	names []string
+	vals  [][]string
+	arena []string // single values: vals[i] = arena[n:n+1:n+1]
+	// dec holds the unescaped bytes of urlencoded fields; strings point
+	// into it and live on in the Submission, so it is never reused.
+	dec []byte
+}
+
+var fieldSets = sync.Pool{New: func() any {
+	return &fieldSet{names: make([]string, 0, 8), vals: make([][]string, 0, 8), arena: make([]string, 0, 8)}
+}}
+
+func getFieldSet() *fieldSet { return fieldSets.Get().(*fieldSet) }
+
+// release clears every reference to the request's text (so the pool never
+// keeps a body alive) and returns the set to the pool.
+func (f *fieldSet) release() {
+	if cap(f.names) > 4*DefaultMaxFields || cap(f.arena) > 4*DefaultMaxFields {
+		return // an attacker-sized set: let it go
+	}
+	clear(f.names[:cap(f.names)])
+	clear(f.vals[:cap(f.vals)])
+	clear(f.arena[:cap(f.arena)])
+	f.names, f.vals, f.arena, f.dec = f.names[:0], f.vals[:0], f.arena[:0], nil
+	fieldSets.Put(f)
+}
+
+func (f *fieldSet) parse(kind int, params map[string]string, body []byte, maxFields int, allowFiles bool) error {
 	switch kind {
 	case bodyURLEncoded:
-		return parseURLEncoded(body, maxFields)
+		return f.parseURLEncoded(body, maxFields)
 	case bodyMultipart:
-		return parseMultipart(body, params["boundary"], maxFields, allowFiles)
+		return f.parseMultipart(body, params["boundary"], maxFields, allowFiles)
 	case bodyJSON:
-		return parseJSON(body, maxFields)
+		return f.parseJSON(body, maxFields)
 	}
-	return nil, errors.New("unknown body kind")
+	return errors.New("unknown body kind")
 }
 
-// valuesBuilder collects fields, taking single-value slices from one arena
-// so a typical form costs one allocation for all its values.
-type valuesBuilder struct {
-	v     Values
-	arena []string
-}
-
-func newValues() *valuesBuilder {
-	return &valuesBuilder{v: make(Values, 8), arena: make([]string, 0, 8)}
-}
-
-func (b *valuesBuilder) add(name, value string, maxFields int) error {
-	old, ok := b.v[name]
-	if ok || len(b.arena) == cap(b.arena) {
-		return b.v.add(name, value, maxFields)
+func (f *fieldSet) index(name string) int {
+	for i, n := range f.names {
+		if n == name {
+			return i
+		}
 	}
+	return -1
+}
+
+// get returns the values of a field, nil when it was not sent.
+func (f *fieldSet) get(name string) []string {
+	if i := f.index(name); i >= 0 {
+		return f.vals[i]
+	}
+	return nil
+}
+
+// first returns the first value of a field, "" when it was not sent.
+func (f *fieldSet) first(name string) string { return first(f.get(name)) }
+
+func (f *fieldSet) add(name, value string, maxFields int) error {
 	if len(name) == 0 || len(name) > maxFieldNameLen || !utf8.ValidString(name) {
 		return errFieldName
 	}
 	if !utf8.ValidString(value) {
 		return fmt.Errorf("%w in field %q", errBadUTF8, name)
 	}
-	if len(b.v) >= maxFields {
+	i := f.index(name)
+	if i >= 0 {
+		f.vals[i] = append(f.vals[i], value) // a full slice: appends copy out
+		return nil
+	}
+	if len(f.names) >= maxFields {
 		return errTooManyFields
 	}
-	_ = old
-	n := len(b.arena)
-	b.arena = append(b.arena, value)
-	b.v[name] = b.arena[n : n+1 : n+1] // full slice expression: appends copy out
+	n := len(f.arena)
+	f.arena = append(f.arena, value)
+	f.names = append(f.names, name)
+	f.vals = append(f.vals, f.arena[n:n+1:n+1])
 	return nil
 }
 
-func (v Values) add(name, value string, maxFields int) error {
-	if len(name) == 0 || len(name) > maxFieldNameLen || !utf8.ValidString(name) {
-		return errFieldName
+// name records a field with no values (an empty JSON array), unless the
+// field is already present.
+func (f *fieldSet) name(name string) {
+	if f.index(name) < 0 {
+		f.names = append(f.names, name)
+		f.vals = append(f.vals, []string{})
 	}
-	if !utf8.ValidString(value) {
-		return fmt.Errorf("%w in field %q", errBadUTF8, name)
-	}
-	old, ok := v[name]
-	if !ok && len(v) >= maxFields {
-		return errTooManyFields
-	}
-	v[name] = append(old, value)
-	return nil
 }
 
-func parseURLEncoded(body []byte, maxFields int) (Values, error) {
-	v := newValues()
+func (f *fieldSet) parseURLEncoded(body []byte, maxFields int) error {
 	// The body is never written after it is read, so the fields can share
 	// its memory instead of copying it.
 	s := unsafe.String(unsafe.SliceData(body), len(body))
@@ -142,141 +192,181 @@ func parseURLEncoded(body []byte, maxFields int) (Values, error) {
 			continue
 		}
 		if strings.IndexByte(pair, ';') >= 0 {
-			return nil, errors.New("semicolon in urlencoded body")
+			return errors.New("semicolon in urlencoded body")
 		}
 		k, val, _ := strings.Cut(pair, "=")
-		k, err := unescape(k)
+		k, err := f.unescape(k, len(body))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		val, err = unescape(val)
+		val, err = f.unescape(val, len(body))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := v.add(k, val, maxFields); err != nil {
-			return nil, err
+		if err := f.add(k, val, maxFields); err != nil {
+			return err
 		}
 	}
-	return v.v, nil
+	return nil
 }
 
-// unescape decodes application/x-www-form-urlencoded, skipping the work
-// when there is nothing to decode.
-func unescape(s string) (string, error) {
+// unescape decodes application/x-www-form-urlencoded as url.QueryUnescape
+// does ('+' is a space, "%XX" a byte, any other '%' an error), skipping the
+// work when there is nothing to decode. Decoded text is appended to f.dec,
+// sized once for the whole body (decoding never grows text), so one
+// allocation serves every field of a post.
+func (f *fieldSet) unescape(s string, bodyLen int) (string, error) {
 	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s, nil
 	}
-	return url.QueryUnescape(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
+			e := s[i:]
+			if len(e) > 3 {
+				e = e[:3]
+			}
+			return "", url.EscapeError(e)
+		}
+	}
+	if f.dec == nil || cap(f.dec)-len(f.dec) < len(s) {
+		f.dec = make([]byte, 0, max(bodyLen, len(s)))
+	}
+	start := len(f.dec)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			f.dec = append(f.dec, ' ')
+		case '%':
+			f.dec = append(f.dec, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			f.dec = append(f.dec, c)
+		}
+	}
+	// f.dec never grows in place past its capacity (a new array is made
+	// instead), so these bytes are never written again.
+	d := f.dec[start:]
+	return unsafe.String(unsafe.SliceData(d), len(d)), nil
 }
 
-func parseMultipart(body []byte, boundary string, maxFields int, allowFiles bool) (Values, error) {
-	v := make(Values, 8)
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func (f *fieldSet) parseMultipart(body []byte, boundary string, maxFields int, allowFiles bool) error {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	parts := 0
 	for {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
-			return v, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		parts++
 		if parts > 4*maxFields {
-			return nil, errTooManyFields
+			return errTooManyFields
 		}
 		if p.FileName() != "" {
 			if !allowFiles {
-				return nil, errFilePart
+				return errFilePart
 			}
 			continue // left to the wrapped handler, which re-reads the body
 		}
 		name := p.FormName()
 		if name == "" {
-			return nil, errFieldName
+			return errFieldName
 		}
 		if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "" && !strings.EqualFold(cte, "8bit") && !strings.EqualFold(cte, "binary") && !strings.EqualFold(cte, "7bit") {
-			return nil, fmt.Errorf("content-transfer-encoding %q", cte)
+			return fmt.Errorf("content-transfer-encoding %q", cte)
 		}
 		b, err := io.ReadAll(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := v.add(name, string(b), maxFields); err != nil {
-			return nil, err
+		if err := f.add(name, string(b), maxFields); err != nil {
+			return err
 		}
 	}
 }
 
-func parseJSON(body []byte, maxFields int) (Values, error) {
+func (f *fieldSet) parseJSON(body []byte, maxFields int) error {
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD; refuse it.
 	if !utf8.Valid(body) {
-		return nil, errBadUTF8
+		return errBadUTF8
 	}
-	v := make(Values, 8)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errJSONShape
+		return errJSONShape
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, errJSONShape
+			return errJSONShape
 		}
 		tok, err = dec.Token()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch t := tok.(type) {
 		case string:
-			if err := v.add(key, t, maxFields); err != nil {
-				return nil, err
+			if err := f.add(key, t, maxFields); err != nil {
+				return err
 			}
 		case json.Delim:
 			if t != '[' {
-				return nil, errJSONShape
+				return errJSONShape
 			}
 			n := 0
 			for dec.More() {
 				tok, err := dec.Token()
 				if err != nil {
-					return nil, err
+					return err
 				}
 				s, ok := tok.(string)
 				if !ok {
-					return nil, errJSONShape
+					return errJSONShape
 				}
 				if n++; n > 4*maxFields {
-					return nil, errTooManyFields
+					return errTooManyFields
 				}
-				if err := v.add(key, s, maxFields); err != nil {
-					return nil, err
+				if err := f.add(key, s, maxFields); err != nil {
+					return err
 				}
 			}
 			if _, err := dec.Token(); err != nil { // ']'
-				return nil, err
+				return err
 			}
-			if _, ok := v[key]; !ok {
-				v[key] = []string{} // an empty array still names the field
-			}
+			f.name(key) // an empty array still names the field
 		default:
-			return nil, errJSONShape
+			return errJSONShape
 		}
 	}
 	if _, err := dec.Token(); err != nil { // '}'
-		return nil, err
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON object")
+		return errors.New("data after the JSON object")
 	}
-	return v, nil
+	return nil
 }

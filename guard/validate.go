@@ -1,61 +1,96 @@
 package guard
 
 import (
-	"errors"
-	"reflect"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/go-playground/validator/v10"
 )
 
-// input is the parsed submission as validator/v10 sees it. The Max* fields
-// carry the form's limits so one cached struct description serves every
-// form (the runes tag reads its limit from the named sibling field).
-//
-// The fields are unexported on purpose: validator boxes every exported
-// field into an interface to look for its Valuer interface, one allocation
-// per field per request; unexported fields are read through reflect alone.
+// input is the parsed submission's standard fields and the form's limits.
 type input struct {
-	name    string `validate:"utf8,singleline,runes=maxName"`
-	email   string `validate:"utf8,singleline,mailbox"`
-	subject string `validate:"utf8,singleline,runes=maxSubject"`
-	message string `validate:"utf8,multiline,runes=maxMessage"`
-	url     string `validate:"utf8,singleline,runes=maxURL"`
-
+	name, email, subject, message, url      string
 	maxName, maxSubject, maxMessage, maxURL int
 	emailRequired                           bool
 }
 
 const maxURLLength = 2048
 
-// newValidator builds the validator with formguard's custom rules.
-func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithPrivateFieldValidation())
-	must := func(tag string, fn validator.Func) {
-		if err := v.RegisterValidation(tag, fn, true); err != nil {
-			panic(err) // only on a programming error in this file
-		}
+// validate applies the field rules, fields in the order name, email,
+// subject, message, url and each field's rules in order, and reports the
+// first failure:
+//
+//	name, subject, url: valid UTF-8, SingleLine, at most max runes
+//	email:              valid UTF-8, SingleLine, one bare address (ParseAddress), required if emailRequired
+//	message:            valid UTF-8, safeText (multi-line), at most max runes
+//
+// These are the rules (and the error for each) that validator/v10 applied
+// through struct tags until the tags became the cost of a cheap request;
+// TestValidateMatchesValidator keeps the two in step, rule by rule.
+func validate(in *input, names FieldNames) *Error {
+	if e := singleLineField(in.name, names.Name, in.maxName); e != nil {
+		return e
 	}
-	must("utf8", func(fl validator.FieldLevel) bool { return utf8.ValidString(fl.Field().String()) })
-	must("singleline", func(fl validator.FieldLevel) bool { return SingleLine(fl.Field().String()) })
-	must("multiline", func(fl validator.FieldLevel) bool { return safeText(fl.Field().String()) })
-	must("runes", func(fl validator.FieldLevel) bool {
-		max := fl.Parent().FieldByName(fl.Param())
-		if max.Kind() != reflect.Int {
-			return false
+	if e := emailField(in.email, names.Email, in.emailRequired); e != nil {
+		return e
+	}
+	if e := singleLineField(in.subject, names.Subject, in.maxSubject); e != nil {
+		return e
+	}
+	if !utf8.ValidString(in.message) {
+		return errNotUTF8(names.Message)
+	}
+	if !safeText(in.message) {
+		return ErrInvalidField.withq("field ", names.Message, " failed multiline")
+	}
+	if !maxRunes(in.message, in.maxMessage) {
+		return ErrInvalidField.withq("field ", names.Message, " is too long")
+	}
+	return singleLineField(in.url, names.URL, in.maxURL)
+}
+
+func singleLineField(v, field string, max int) *Error {
+	if !utf8.ValidString(v) {
+		return errNotUTF8(field)
+	}
+	if !SingleLine(v) {
+		return errNotSingleLine(field)
+	}
+	if !maxRunes(v, max) {
+		return ErrInvalidField.withq("field ", field, " is too long")
+	}
+	return nil
+}
+
+func emailField(v, field string, required bool) *Error {
+	if !utf8.ValidString(v) {
+		return errNotUTF8(field)
+	}
+	if !SingleLine(v) {
+		return errNotSingleLine(field)
+	}
+	if v == "" {
+		if required {
+			return ErrInvalidEmail.withq("field ", field, " is required")
 		}
-		return utf8.RuneCountInString(fl.Field().String()) <= int(max.Int())
-	})
-	must("mailbox", func(fl validator.FieldLevel) bool {
-		s := fl.Field().String()
-		if s == "" {
-			return !fl.Parent().FieldByName("emailRequired").Bool()
-		}
-		_, err := ParseAddress(s)
-		return err == nil
-	})
-	return v
+		return nil
+	}
+	if _, err := ParseAddress(v); err != nil {
+		return ErrInvalidEmail.withq("field ", field, " is not a bare address")
+	}
+	return nil
+}
+
+func errNotUTF8(field string) *Error {
+	return ErrMalformed.withq("field ", field, " is not valid UTF-8")
+}
+
+func errNotSingleLine(field string) *Error {
+	return ErrHeaderInjection.withq("field ", field, " contains a control character, line break or encoded word")
+}
+
+// maxRunes reports whether s has at most max runes, without counting them
+// when its length in bytes already says so.
+func maxRunes(s string, max int) bool {
+	return len(s) <= max || utf8.RuneCountInString(s) <= max
 }
 
 // SingleLine reports whether s is safe in a single-line mail header field:
@@ -113,40 +148,4 @@ func safeText(s string) bool {
 		}
 	}
 	return true
-}
-
-// validationError maps the first validator failure to a typed guard error.
-func validationError(err error, names FieldNames) *Error {
-	var ves validator.ValidationErrors
-	if !errors.As(err, &ves) || len(ves) == 0 {
-		return ErrInternal.with(err)
-	}
-	fe := ves[0]
-	field := fe.StructField()
-	switch field {
-	case "name":
-		field = names.Name
-	case "email":
-		field = names.Email
-	case "subject":
-		field = names.Subject
-	case "message":
-		field = names.Message
-	case "url":
-		field = names.URL
-	}
-	switch fe.Tag() {
-	case "singleline":
-		return ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", field)
-	case "mailbox":
-		if fe.Value() == nil || fe.Value() == "" {
-			return ErrInvalidEmail.withf("field %q is required", field)
-		}
-		return ErrInvalidEmail.withf("field %q is not a bare address", field)
-	case "runes":
-		return ErrInvalidField.withf("field %q is too long", field)
-	case "utf8":
-		return ErrMalformed.withf("field %q is not valid UTF-8", field)
-	}
-	return ErrInvalidField.withf("field %q failed %s", field, fe.Tag())
 }
