@@ -117,9 +117,7 @@ func RunFault(ctx context.Context, name string, opt Options) (*FaultResult, erro
 			}
 			res.Checks = append(res.Checks, r.Checks...)
 			res.Facts = append(res.Facts, r.Facts...)
-			if res.Audit == nil || !r.Audit.OK() {
-				res.Audit = r.Audit
-			}
+			res.Audit = mergeReports(res.Audit, r.Audit)
 		}
 		return res, nil
 	}
@@ -136,6 +134,7 @@ type load struct {
 	sent     atomic.Int64
 	accepted atomic.Int64
 	done     atomic.Int64
+	others   atomic.Int64 // done, but not by the hammering client
 	stopOnce sync.Once
 }
 
@@ -169,6 +168,11 @@ func (e *Env) startLoad(ctx context.Context, class string, workers, max int, ham
 					a.Req.Class = class + "/hammer"
 					a.XFF, a.Req.Client = []string{hammer}, hammer
 				}
+				// The answer's problem code, for the scenario's tallies.
+				a.Check = func(status int, _ http.Header, body []byte) (string, string) {
+					a.Req.Note = strings.TrimSpace(fmt.Sprintf("%d %s", status, problemCode(body)))
+					return "", ""
+				}
 				l.sent.Add(1)
 				if _, _, err := e.Client.Send(ctx, a); err != nil {
 					a.Req.Status = 0
@@ -177,13 +181,26 @@ func (e *Env) startLoad(ctx context.Context, class string, workers, max int, ham
 					l.accepted.Add(1)
 				}
 				l.done.Add(1)
-				if a.Req.Status == 0 || a.Req.Status >= 500 {
+				if a.Req.Client != hammer || hammer == "" {
+					l.others.Add(1)
+				}
+				pause := time.Duration(0)
+				switch {
+				case a.Req.Status == 0 || a.Req.Status >= 500:
 					// No service listening (it is being restarted), or a
 					// dependency down: back off instead of burning the
 					// request budget.
+					pause = 50 * time.Millisecond
+				case a.Req.Status == http.StatusTooManyRequests:
+					// The hammering client keeps at it, but at a pace
+					// that leaves the shared budget to the others (a 429
+					// is answered in microseconds).
+					pause = 20 * time.Millisecond
+				}
+				if pause > 0 {
 					select {
 					case <-l.stop:
-					case <-time.After(50 * time.Millisecond):
+					case <-time.After(pause):
 					}
 				}
 			}
@@ -542,11 +559,13 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 		l.Stop()
 		return nil, fmt.Errorf("redis-killed: load stalled at %d accepted", l.accepted.Load())
 	}
+	signalled := time.Now()
 	e.Redis.Kill()
 	killed := time.Now() // the server is gone (Kill waits)
-	before := l.done.Load()
-	// Let a fixed number of requests meet the outage.
-	waitFor(ctx, 60*time.Second, func() bool { return l.done.Load() >= before+step*2 })
+	before := l.others.Load()
+	// Let a fixed number of requests meet the outage (the hammering
+	// client's quick refusals not counted).
+	waitFor(ctx, 60*time.Second, func() bool { return l.others.Load() >= before+step*2 })
 	restartAt := time.Now()
 	if err := e.Redis.Restart(); err != nil {
 		l.Stop()
@@ -566,13 +585,21 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 	missing := e.Missing()
 	pending, perr := streamHolds(ctx, e.Redis.Addr, missing)
 
-	var during, duringAcc, hammerAcc, hammerDuring int
+	var during, duringAcc, hammerAcc, hammerDuring, hammer429 int
+	var answers, limiterDown []string
 	for _, r := range e.Requests() {
 		in := r.Sent.After(killed) && r.Done.Before(restartAt)
 		if in {
 			during++
 			if r.Accepted() {
 				duringAcc++
+			}
+			answers = append(answers, r.Note)
+			if strings.HasSuffix(r.Note, "limiter_unavailable") {
+				limiterDown = append(limiterDown, r.Note)
+			}
+			if r.Client == hammer && r.Status == http.StatusTooManyRequests {
+				hammer429++
 			}
 		}
 		if r.Client == hammer && r.Accepted() {
@@ -584,12 +611,18 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 	}
 	caps := e.Cfg.Caps()[ContactForm]
 	res.fact("%s: %d requests during the outage, %d accepted; the hammering client got %d through in all (%d during)", policy, during, duringAcc, hammerAcc, hammerDuring)
+	res.fact("%s: answers during the outage: %s", policy, summarize(answers))
 	res.check(policy+": requests met the outage", during > 0, "%d requests between kill and restart", during)
 	switch policy {
 	case "closed":
 		res.check(policy+": nothing admitted while Redis is down", duringAcc == 0, "%d accepted during the outage", duringAcc)
 	default:
 		local := max(1, caps.PerIP/4)
+		// With redis_url the outbox is the Redis stream too, so no post
+		// can be queued (accepted) while Redis is down whatever the
+		// limiter decides; the fallback shows in how posts are refused.
+		res.check(policy+": the limiter fell back instead of refusing", len(limiterDown) == 0, "%d answered limiter_unavailable during the outage", len(limiterDown))
+		res.check(policy+": hammering client refused by the local store", hammer429 > 0, "%d answered 429 during the outage", hammer429)
 		res.check(policy+": hammering client held to the local limit", hammerDuring <= local, "%d accepted during the outage, local limit %d", hammerDuring, local)
 	}
 	res.check(policy+": hammering client within per_ip over the run", hammerAcc <= caps.PerIP+max(1, caps.PerIP/4), "%d accepted, per_ip %d", hammerAcc, caps.PerIP)
@@ -601,7 +634,9 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 	}
 	res.check(policy+": every accepted post delivered or durably queued", allDelivered || (perr == nil && pending == len(missing)), "%s", detail)
 	p := e.Policy()
-	p.Kills = []time.Time{killed}
+	// Redis died between the signal and Kill's return: a request whose
+	// exchange spans either instant may have met the death mid-write.
+	p.Kills = []time.Time{signalled, killed}
 	if !allDelivered {
 		p.RequireAccepted = false // judged above, against the stream
 	} else {
@@ -648,4 +683,43 @@ func streamHolds(ctx context.Context, addr string, subIDs []string) (int, error)
 		}
 	}
 	return n, nil
+}
+
+// mergeReports adds b's audit to a's (either may be nil): rows of the same
+// class are summed, violations and ambiguous requests listed together.
+// Clients is summed, as the scenarios merged run on separate services.
+func mergeReports(a, b *Report) *Report {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	out := &Report{Clients: a.Clients + b.Clients, Redelivered: a.Redelivered + b.Redelivered,
+		Violations: append(append([]Violation(nil), a.Violations...), b.Violations...),
+		Ambiguous:  append(append([]int(nil), a.Ambiguous...), b.Ambiguous...)}
+	idx := map[string]int{}
+	for _, c := range append(append([]ClassResult(nil), a.Classes...), b.Classes...) {
+		i, ok := idx[c.Class]
+		if !ok {
+			out.Classes = append(out.Classes, ClassResult{Class: c.Class})
+			i = len(out.Classes) - 1
+			idx[c.Class] = i
+		}
+		r := &out.Classes[i]
+		r.Requests += c.Requests
+		r.Accepted += c.Accepted
+		r.Delivered += c.Delivered
+		r.Violations += c.Violations
+		r.Lost += c.Lost
+		t := &out.Total
+		t.Requests += c.Requests
+		t.Accepted += c.Accepted
+		t.Delivered += c.Delivered
+		t.Violations += c.Violations
+		t.Lost += c.Lost
+	}
+	out.Total.Class = "total"
+	sort.Slice(out.Classes, func(i, j int) bool { return out.Classes[i].Class < out.Classes[j].Class })
+	return out
 }
