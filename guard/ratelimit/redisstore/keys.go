@@ -21,24 +21,44 @@ import (
 // and keeps every byte printable whatever a caller passes.
 
 // hashHex is the hex of the first 16 bytes of SHA-256(parts joined by NUL).
-func hashHex(parts ...string) string {
-	h := sha256.New()
+func hashHex(parts ...string) string { return string(appendHashHex(nil, parts...)) }
+
+// appendHashHex appends hashHex(parts...) to dst. The parts are joined in
+// a stack buffer (keys the guard passes are short hashes), so a decision
+// hashes without allocating.
+func appendHashHex(dst []byte, parts ...string) []byte {
+	var stack [256]byte
+	in := stack[:0]
 	for i, p := range parts {
 		if i > 0 {
-			h.Write([]byte{0})
+			in = append(in, 0)
 		}
-		h.Write([]byte(p))
+		in = append(in, p...)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(in)
+	return hex.AppendEncode(dst, sum[:16])
 }
 
-func (s *Store) ruleKey(r *ratelimit.Rule) string {
+// appendRuleKey appends the key of r's bucket (its TAT) to dst.
+func (s *Store) appendRuleKey(dst []byte, r *ratelimit.Rule) []byte {
 	var lim [16]byte
 	binary.LittleEndian.PutUint64(lim[:8], uint64(r.Limit.Count))
 	binary.LittleEndian.PutUint64(lim[8:], uint64(r.Limit.Period))
-	return s.base + "r:" + safeTier(r.Tier) + ":" + hashHex(r.Key, string(lim[:]))
+	dst = append(dst, s.base...)
+	dst = append(dst, "r:"...)
+	dst = append(dst, safeTier(r.Tier)...)
+	dst = append(dst, ':')
+	return appendHashHex(dst, r.Key, string(lim[:]))
 }
+
+// appendBanUntilKey appends the key of the end of key's ban in force.
+func (s *Store) appendBanUntilKey(dst []byte, key string) []byte {
+	dst = append(dst, s.base...)
+	dst = append(dst, "u:"...)
+	return appendHashHex(dst, "ban", key)
+}
+
+func (s *Store) ruleKey(r *ratelimit.Rule) string { return string(s.appendRuleKey(nil, r)) }
 
 // banKeys are a client key's ban record and its ban-until key.
 func (s *Store) banKeys(key string) (record, until string) {

@@ -18,6 +18,7 @@ package redisstore
 // refused by a ban (rule is the ban's rule index, retry its remainder), and
 // di = TAT - now of bucket i after the decision, in whole µs rounded up.
 const allowSrc = `
+local tonumber, ceil = tonumber, math.ceil
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local n = tonumber(ARGV[1])
@@ -27,7 +28,7 @@ local vals = redis.call('MGET', unpack(KEYS))
 for j = n + 1, #KEYS do
   local u = tonumber(vals[j])
   if u and u > now then
-    return {2, tonumber(ARGV[n + n + 1 + j - n]), u - now}
+    return {2, tonumber(ARGV[n + j + 1]), u - now}
   end
 end
 
@@ -55,22 +56,25 @@ end
 local reply = {1, -1, 0}
 if refused >= 0 then
   -- a refusal changes nothing: report every bucket as stored
-  reply[1], reply[2], reply[3] = 0, refused, math.ceil(retry - 0.001)
+  reply[1], reply[2], reply[3] = 0, refused, ceil(retry - 0.001)
   local seen = {}
   for i = 1, n do
     local k = KEYS[i]
     if first[i] then seen[k] = first[i] end
-    reply[3 + i] = math.ceil(seen[k] - now - 0.001)
+    reply[3 + i] = ceil(seen[k] - now - 0.001)
   end
   return reply
 end
 for k, v in pairs(tat) do
-  local ttl = math.ceil((v - now) / 1000)
+  local ttl = ceil((v - now) / 1000)
   if ttl < 1 then ttl = 1 end -- a sub-µs step may not move a 2^50 µs clock
-  redis.call('SET', k, string.format('%.17g', v), 'PX', ttl)
+  -- Redis turns a Lua number argument into an exact decimal itself
+  -- ('%.17g', or the shortest exact form), so no string.format; PSETEX is
+  -- SET ... PX without the option parsing.
+  redis.call('PSETEX', k, ttl, v)
 end
 for i = 1, n do
-  reply[3 + i] = math.ceil(tat[KEYS[i]] - now - 0.001)
+  reply[3 + i] = ceil(tat[KEYS[i]] - now - 0.001)
 end
 return reply
 `

@@ -121,6 +121,9 @@ type Store struct {
 
 	allow, penalize script
 
+	limits   atomic.Pointer[map[ratelimit.Limit]limitArgs] // copy on write, see argsFor
+	limitsMu sync.Mutex
+
 	down      atomic.Bool
 	nextProbe atomic.Int64 // Unix ns
 	closeOnce sync.Once
@@ -343,35 +346,100 @@ func (s *Store) degradedAllow(ctx context.Context, rules []ratelimit.Rule, cause
 	return d, nil
 }
 
+// call is one decision's scratch space, pooled: the key bytes, the key
+// and argument slices handed to go-redis (which copies them into its own
+// command) and the rule index of each bucket key.
+type call struct {
+	buf  []byte
+	ends []int
+	keys []string
+	args []any
+	idx  []int
+}
+
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// limitArgs are a limit's script arguments (Count, Period in µs), boxed
+// once: limits come from configuration, so a handful of them serve every
+// decision, and boxing two integers per rule per call was a third of a
+// decision's allocations.
+type limitArgs struct{ count, period any }
+
+// maxCachedLimits bounds the limit cache; past it arguments are boxed per
+// call (correct, just slower).
+const maxCachedLimits = 256
+
+func (s *Store) argsFor(l ratelimit.Limit) limitArgs {
+	if m := s.limits.Load(); m != nil {
+		if a, ok := (*m)[l]; ok {
+			return a
+		}
+	}
+	a := limitArgs{l.Count, max(1, l.Period.Microseconds())}
+	s.limitsMu.Lock()
+	defer s.limitsMu.Unlock()
+	old := s.limits.Load()
+	if old != nil && len(*old) >= maxCachedLimits {
+		return a
+	}
+	m := make(map[ratelimit.Limit]limitArgs, 1+lenOf(old))
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[l] = a
+	s.limits.Store(&m)
+	return a
+}
+
+func lenOf(m *map[ratelimit.Limit]limitArgs) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
 func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelimit.Decision, error) {
-	keys := make([]string, 0, len(rules)+1)
-	args := make([]any, 1, 1+2*len(rules)+1)
-	idx := make([]int, 0, len(rules)) // rule index of each bucket key
-	var bans []any
+	c := calls.Get().(*call)
+	defer calls.Put(c)
+	c.buf, c.ends, c.idx = c.buf[:0], c.ends[:0], c.idx[:0]
+	c.args = append(c.args[:0], 0)
+	// Every key is appended to one buffer and becomes a substring of one
+	// string: one allocation for all of a decision's keys.
 	for i := range rules {
 		r := &rules[i]
 		if !r.Limit.IsZero() {
-			keys = append(keys, s.ruleKey(r))
-			args = append(args, r.Limit.Count, max(1, r.Limit.Period.Microseconds()))
-			idx = append(idx, i)
+			c.buf = s.appendRuleKey(c.buf, r)
+			c.ends = append(c.ends, len(c.buf))
+			a := s.argsFor(r.Limit)
+			c.args = append(c.args, a.count, a.period)
+			c.idx = append(c.idx, i)
 		}
 	}
-	args[0] = len(keys)
+	c.args[0] = len(c.idx)
 	for i := range rules {
 		if rules[i].Tier == ratelimit.TierIP {
-			_, until := s.banKeys(rules[i].Key)
-			keys = append(keys, until)
-			bans = append(bans, i)
+			c.buf = s.appendBanUntilKey(c.buf, rules[i].Key)
+			c.ends = append(c.ends, len(c.buf))
+			c.args = append(c.args, i)
 		}
 	}
-	args = append(args, bans...)
+	all := string(c.buf)
+	c.keys = c.keys[:0]
+	start := 0
+	for _, end := range c.ends {
+		c.keys = append(c.keys, all[start:end])
+		start = end
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
-	v, err := s.allow.run(rctx, s.c, keys, args...)
+	v, err := s.allow.run(rctx, s.c, c.keys, c.args...)
 	cancel()
+	clear(c.args) // drop references to boxed values until the next use
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
-	return decode(v, rules, idx)
+	return decode(v, rules, c.idx)
 }
 
 // decode turns the script's reply into a Decision; idx maps the script's
@@ -381,7 +449,12 @@ func decode(v any, rules []ratelimit.Rule, idx []int) (ratelimit.Decision, error
 	if !ok || len(rep) < 3 {
 		return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	n := make([]int64, len(rep))
+	var stack [16]int64
+	n := stack[:0]
+	if len(rep) > len(stack) {
+		n = make([]int64, 0, len(rep))
+	}
+	n = n[:len(rep)]
 	for i, x := range rep {
 		if n[i], ok = x.(int64); !ok {
 			return ratelimit.Decision{}, fmt.Errorf("%w: %v", ErrBadReply, v)
