@@ -61,8 +61,8 @@ func (d *detail) Error() string {
 	if !d.quote {
 		return d.pre + d.arg + d.post
 	}
-	b := make([]byte, 0, len(d.pre)+len(d.arg)+len(d.post)+8)
-	b = append(b, d.pre...)
+	var buf [160]byte // most causes fit: one allocation, the string
+	b := append(buf[:0], d.pre...)
 	b = strconv.AppendQuote(b, d.arg)
 	b = append(b, d.post...)
 	return string(b)

@@ -198,8 +198,36 @@ func (g *Guard) originAllowed(o string) bool {
 	if g.origins[o] {
 		return true // already in normal form: the common case, no parsing
 	}
+	if isNormalOrigin(o) {
+		return false // normalising would not change it: no need to parse
+	}
 	n, ok := normaliseOrigin(o)
 	return ok && g.origins[n]
+}
+
+// isNormalOrigin reports whether o is certainly its own normal form:
+// http:// or https:// and a non-empty host of lower-case letters, digits,
+// '.', '-' and ':' not ending in the scheme's default port. Such an origin
+// either fails normaliseOrigin or comes out unchanged.
+func isNormalOrigin(o string) bool {
+	host, ok := strings.CutPrefix(o, "https://")
+	if ok {
+		if strings.HasSuffix(host, ":443") {
+			return false
+		}
+	} else if host, ok = strings.CutPrefix(o, "http://"); !ok || strings.HasSuffix(host, ":80") {
+		return false
+	}
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkOrigin applies the Origin, else Referer, rule.

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"html/template"
@@ -28,10 +29,12 @@ func withRedirects(r *http.Request, p *policy) *http.Request {
 // WantsJSON reports whether r should be answered with JSON: it was sent as
 // JSON, or its Accept header names JSON before (or without) HTML.
 func WantsJSON(r *http.Request) bool {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/json" {
+	if isJSONType(r.Header.Get("Content-Type")) {
 		return true
 	}
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+	for rest := r.Header.Get("Accept"); rest != ""; {
+		var a string
+		a, rest, _ = strings.Cut(rest, ",")
 		mt, _, _ := strings.Cut(strings.TrimSpace(a), ";")
 		switch {
 		case mt == "text/html":
@@ -41,6 +44,24 @@ func WantsJSON(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// isJSONType reports whether a Content-Type value parses as
+// application/json (mime.ParseMediaType without error). Only a value
+// whose type is application/json, in any case, needs parsing at all.
+func isJSONType(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, hasParams := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return false
+	}
+	if !hasParams {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // problem is an RFC 9457 problem details object with formguard's stable code.
@@ -70,17 +91,19 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 		return
 	}
 	h := w.Header()
-	if s := retrySeconds(e.RetryAfter); s > 0 {
-		h.Set("Retry-After", strconv.Itoa(s))
+	retry := retrySeconds(e.RetryAfter)
+	if retry > 0 {
+		h[headerRetryAfter] = []string{strconv.Itoa(retry)}
 	}
-	h.Set("Cache-Control", "no-store")
 	if WantsJSON(r) {
-		h.Set("Content-Type", "application/problem+json")
-		h.Set("X-Content-Type-Options", "nosniff")
+		v := new([3]string) // one allocation for the three values
+		v[0], v[1], v[2] = "no-store", "application/problem+json", "nosniff"
+		h[headerCacheControl], h[headerContentType], h[headerNoSniff] = v[0:1:1], v[1:2:2], v[2:3:3]
 		w.WriteHeader(e.Status)
-		_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: e.Message, Status: e.Status, Code: e.Code, RetryAfter: retrySeconds(e.RetryAfter)})
+		writeProblem(w, e, retry)
 		return
 	}
+	h.Set(headerCacheControl, "no-store")
 	if rd, ok := r.Context().Value(ctxRedirects).(redirects); ok && rd.failure != "" && e.Status != http.StatusMethodNotAllowed {
 		http.Redirect(w, r, addQuery(rd.failure, "error", e.Code), http.StatusSeeOther)
 		return
@@ -88,21 +111,83 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	writePage(w, e.Status, "Not sent", e.Message)
 }
 
+// Header names, in canonical form, so they go straight into the map.
+const (
+	headerCacheControl = "Cache-Control"
+	headerContentType  = "Content-Type"
+	headerNoSniff      = "X-Content-Type-Options"
+	headerRetryAfter   = "Retry-After"
+)
+
+// problemBody is the problem+json answer of a sentinel error, encoded
+// once: body is the whole answer, body[:len(body)-2] the object without
+// its closing brace, for appending retry_after.
+type problemBody struct {
+	status  int
+	message string
+	body    []byte
+}
+
+var problemBodies = func() map[string]*problemBody {
+	m := map[string]*problemBody{}
+	for _, e := range []*Error{ErrUnknownForm, ErrMethod, ErrTooLarge, ErrContentType, ErrOrigin, ErrMalformed,
+		ErrFilesNotAllowed, ErrDuplicateField, ErrForbiddenField, ErrUnknownField, ErrInvalidField, ErrHeaderInjection,
+		ErrInvalidEmail, ErrNoRecipient, ErrInvalidRecipient, ErrTooManyRecipients, ErrTooManyLinks, ErrOffsiteURL,
+		ErrOffsiteRedirect, ErrCaptchaMissing, ErrCaptchaInvalid, ErrCaptchaUnavailable, ErrTokenInvalid, ErrTooFast,
+		ErrRateLimited, ErrBanned, ErrLimiterUnavailable, ErrInternal, ErrBadClient} {
+		var b bytes.Buffer
+		_ = json.NewEncoder(&b).Encode(problem{Type: "about:blank", Title: e.Message, Status: e.Status, Code: e.Code})
+		m[e.Code] = &problemBody{status: e.Status, message: e.Message, body: b.Bytes()}
+	}
+	return m
+}()
+
+// writeProblem writes e as RFC 9457 problem details, byte for byte what
+// json.Encoder writes for problem, from the pre-encoded answer when e is
+// one of the package's sentinels.
+func writeProblem(w http.ResponseWriter, e *Error, retry int) {
+	pb := problemBodies[e.Code]
+	if pb == nil || pb.status != e.Status || pb.message != e.Message {
+		_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: e.Message, Status: e.Status, Code: e.Code, RetryAfter: retry})
+		return
+	}
+	if retry <= 0 {
+		_, _ = w.Write(pb.body)
+		return
+	}
+	b := make([]byte, 0, len(pb.body)+24)
+	b = append(b, pb.body[:len(pb.body)-2]...) // without "}\n"
+	b = append(b, `,"retry_after":`...)
+	b = strconv.AppendInt(b, int64(retry), 10)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+}
+
 // WriteSuccess answers an accepted post: {"ok":true,"id":...} for JSON
 // clients; otherwise a 303 redirect to the visitor's validated "_next"
 // target or the form's SuccessURL, or a small thank-you page.
 func WriteSuccess(w http.ResponseWriter, r *http.Request, s *Submission) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
 	if WantsJSON(r) {
-		h.Set("Content-Type", "application/json")
+		v := new([2]string)
+		v[0], v[1] = "no-store", "application/json"
+		h[headerCacheControl], h[headerContentType] = v[0:1:1], v[1:2:2]
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(struct {
-			OK bool   `json:"ok"`
-			ID string `json:"id"`
-		}{true, s.ID})
+		if !isIDSafe(s.ID) {
+			_ = json.NewEncoder(w).Encode(struct {
+				OK bool   `json:"ok"`
+				ID string `json:"id"`
+			}{true, s.ID})
+			return
+		}
+		b := make([]byte, 0, len(`{"ok":true,"id":""}`)+len(s.ID)+1)
+		b = append(b, `{"ok":true,"id":"`...)
+		b = append(b, s.ID...)
+		b = append(b, "\"}\n"...)
+		_, _ = w.Write(b)
 		return
 	}
+	h.Set(headerCacheControl, "no-store")
 	target := s.Next
 	if target == "" {
 		if rd, ok := r.Context().Value(ctxRedirects).(redirects); ok {
@@ -114,6 +199,18 @@ func WriteSuccess(w http.ResponseWriter, r *http.Request, s *Submission) {
 		return
 	}
 	writePage(w, http.StatusOK, "Thank you", "Your message has been sent.")
+}
+
+// isIDSafe reports whether id needs no JSON escaping (newID's alphabet, and
+// any other letters, digits, '-' and '_').
+func isIDSafe(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func addQuery(u, k, v string) string {
