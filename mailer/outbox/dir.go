@@ -1,7 +1,9 @@
 package outbox
 
 import (
+	"bytes"
 	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -23,39 +25,91 @@ const (
 	msgExt   = ".msg"
 )
 
+// DefaultSegmentSize is the size at which the directory spool starts a new
+// log segment.
+const DefaultSegmentSize = 16 << 20
+
 // DirConfig configures a directory spool.
 type DirConfig struct {
 	// Path is the spool directory (required); created with mode 0700.
 	Path string
 	// Now is the clock used to stamp Enqueued. Zero value: time.Now.
 	Now func() time.Time
+	// SegmentSize is the size at which a new log segment is started.
+	// Zero value: DefaultSegmentSize.
+	SegmentSize int64
 }
 
-// Dir is the default Queue: one file per message in a local directory.
+// Dir is the default Queue: a local directory holding an append-only log.
 //
-// Writes go to tmp/, are fsynced, renamed into queue/ and the directory is
-// fsynced, so a message is either fully queued or absent after a crash.
+// Enqueue, Retry, Ack and Dead append records to the current log segment,
+// queue/<seq>.log (see segment.go for the format), and return once an
+// fsync that covers their record has completed. Concurrent callers share
+// one write and one fsync (group commit): while one fsync runs, every
+// record that arrives meanwhile is written by the next one. A new segment's
+// directory entry is fsynced before any record in it is acknowledged, so
+// an acknowledged message survives kill -9 and power loss. A segment whose
+// messages are all delivered, dead-lettered or superseded is deleted,
+// oldest first.
+//
+// Entries of spool format 1, one queue/<ID>.msg file per message (written
+// by older versions), are still read and delivered; a Retry moves such an
+// entry into the log.
+//
 // One process owns a spool at a time (an flock on Path/lock, released by
 // the kernel if the process dies); a second NewDir on the same path fails.
 // The in-memory index is rebuilt from queue/ at open, so messages that were
 // in flight when a process died are simply due again.
 type Dir struct {
-	path string
-	now  func() time.Time
-	lock *os.File
+	path     string
+	now      func() time.Time
+	lock     *os.File
+	segLimit int64
 
 	queueSync, deadSync *groupSync
+	log                 committer
+	trimMu              sync.Mutex // orders segment deletions (see trim)
 
 	mu       sync.Mutex
 	closed   bool
 	index    map[string]*dirEntry
+	ready    []*dirEntry // due and not in flight, oldest first; stale items skipped
+	readyAt  int         // ready[:readyAt] are consumed
+	delayed  entryHeap   // not due before NextAttempt
+	segs     []*segment  // oldest first
+	cur      *segment    // where appends go; nil: start a new one
+	nextSeq  uint64
 	inflight int
 	dead     int
 }
 
+// entry states
+const (
+	stReady = iota
+	stDelayed
+	stInflight
+	stGone
+)
+
 type dirEntry struct {
-	meta     Message // Raw is not kept in memory
-	inflight bool
+	meta  Message // Raw is not kept in memory
+	state int
+	seg   *segment // nil: a format-1 file, queue/<ID>.msg
+	off   int64    // Raw's offset in seg
+	n     int      // Raw's length
+	hidx  int      // index in delayed
+}
+
+// segment is one log file.
+type segment struct {
+	seq  uint64
+	f    *os.File
+	info os.FileInfo // of f when it was created, to detect a replaced path
+	size int64       // bytes written (the committing goroutine only)
+	live int         // entries whose current record is in this segment (d.mu)
+	// unindexed counts message records written here whose callers have
+	// not indexed them yet (d.mu): the segment is not empty meanwhile.
+	unindexed int
 }
 
 var _ Queue = (*Dir)(nil)
@@ -64,6 +118,12 @@ var _ Queue = (*Dir)(nil)
 func NewDir(cfg DirConfig) (*Dir, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("outbox: DirConfig.Path is required")
+	}
+	if cfg.SegmentSize < 0 {
+		return nil, errors.New("outbox: DirConfig.SegmentSize must not be negative")
+	}
+	if cfg.SegmentSize == 0 {
+		cfg.SegmentSize = DefaultSegmentSize
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -81,9 +141,10 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		lock.Close()
 		return nil, fmt.Errorf("outbox: spool %s is in use by another process: %w", cfg.Path, err)
 	}
-	d := &Dir{path: cfg.Path, now: cfg.Now, lock: lock, index: map[string]*dirEntry{},
+	d := &Dir{path: cfg.Path, now: cfg.Now, lock: lock, segLimit: cfg.SegmentSize, index: map[string]*dirEntry{},
 		queueSync: newGroupSync(filepath.Join(cfg.Path, dirQueue)),
-		deadSync:  newGroupSync(filepath.Join(cfg.Path, dirDead))}
+		deadSync:  newGroupSync(filepath.Join(cfg.Path, dirDead)), nextSeq: 1}
+	d.log.init()
 	if err := d.load(); err != nil {
 		d.Close()
 		return nil, err
@@ -91,7 +152,8 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 	return d, nil
 }
 
-// load removes half-written files and indexes queue/ and dead/.
+// load removes half-written files, indexes queue/ (format-1 files, then
+// the log segments in order) and counts dead/.
 func (d *Dir) load() error {
 	tmp, err := os.ReadDir(filepath.Join(d.path, dirTmp))
 	if err != nil {
@@ -114,8 +176,14 @@ func (d *Dir) load() error {
 	if err != nil {
 		return fmt.Errorf("outbox: reading spool: %w", err)
 	}
+	var entries []*dirEntry
+	var seqs []uint64
 	for _, e := range queued {
 		name := e.Name()
+		if seq, ok := parseSegName(name); ok {
+			seqs = append(seqs, seq)
+			continue
+		}
 		if !strings.HasSuffix(name, msgExt) {
 			continue
 		}
@@ -135,9 +203,99 @@ func (d *Dir) load() error {
 			continue
 		}
 		m.Raw = nil
-		d.index[m.ID] = &dirEntry{meta: *m}
+		e := &dirEntry{meta: *m}
+		d.index[m.ID] = e
+	}
+	slices.Sort(seqs)
+	var superseded []string // format-1 files replaced by a log record
+	for _, seq := range seqs {
+		if err := d.loadSegment(seq, &superseded); err != nil {
+			return err
+		}
+		d.nextSeq = seq + 1
+	}
+	for _, id := range superseded {
+		_ = os.Remove(d.queuePath(id))
+	}
+	for _, e := range d.index {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b *dirEntry) int {
+		return cmp.Or(a.meta.NextAttempt.Compare(b.meta.NextAttempt),
+			a.meta.Enqueued.Compare(b.meta.Enqueued), strings.Compare(a.meta.ID, b.meta.ID))
+	})
+	for _, e := range entries {
+		d.schedule(e)
+	}
+	d.trim()
+	return nil
+}
+
+// loadSegment replays one segment into the index.
+func (d *Dir) loadSegment(seq uint64, superseded *[]string) error {
+	name := filepath.Join(d.path, dirQueue, segName(seq))
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("outbox: reading spool: %w", err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("outbox: reading spool: %w", err)
+	}
+	s := &segment{seq: seq, f: f, size: int64(len(b))}
+	d.segs = append(d.segs, s)
+	for off := 0; off < len(b); {
+		r, n, err := decodeRecord(b[off:], off)
+		if err != nil {
+			// Bytes after the last completed fsync were never acknowledged:
+			// a record torn by a crash ends the segment. A record whose
+			// header is intact but whose payload fails its checksum is
+			// damage: skipped, the rest still read. Either way, when more
+			// records follow, a copy is kept for a human.
+			var skip int
+			if errors.Is(err, errChecksum) {
+				skip = n
+			}
+			if bytes.Contains(b[off+1:], []byte(segMagic)) {
+				dst := filepath.Join(d.path, dirDead, strings.TrimSuffix(segName(seq), segExt)+".corrupt")
+				_ = os.WriteFile(dst, b, 0o600)
+				_ = os.WriteFile(dst+".reason", []byte(fmt.Sprintf("offset %d: %v\n", off, err)), 0o600)
+			}
+			if skip == 0 {
+				break
+			}
+			off += skip
+			continue
+		}
+		off += n
+		old := d.index[recordID(r)]
+		if old != nil {
+			if old.seg != nil {
+				old.seg.live--
+			} else {
+				*superseded = append(*superseded, old.meta.ID)
+			}
+		}
+		switch r.kind {
+		case recDone:
+			delete(d.index, r.id)
+		case recMessage:
+			m := r.msg
+			e := &dirEntry{seg: s, off: int64(r.rawOff), n: len(m.Raw)}
+			m.Raw = nil
+			e.meta = *m
+			d.index[m.ID] = e
+			s.live++
+		}
 	}
 	return nil
+}
+
+func recordID(r record) string {
+	if r.kind == recDone {
+		return r.id
+	}
+	return r.msg.ID
 }
 
 func (d *Dir) moveCorrupt(name string, cause error) error {
@@ -185,9 +343,64 @@ func syncDir(path string) error {
 
 func (d *Dir) queuePath(id string) string { return filepath.Join(d.path, dirQueue, id+msgExt) }
 
-// Enqueue implements Queue. Each file is fsynced (concurrent callers'
-// fsyncs run in parallel and share journal commits); the directory fsync
-// is shared by the whole batch and by every concurrent caller (groupSync).
+// schedule puts e where Claim finds it: ready when it has no due time,
+// otherwise in the delayed heap. The caller holds d.mu (or owns d).
+func (d *Dir) schedule(e *dirEntry) {
+	if e.meta.NextAttempt.IsZero() {
+		e.state = stReady
+		d.ready = append(d.ready, e)
+		return
+	}
+	e.state = stDelayed
+	heap.Push(&d.delayed, e)
+}
+
+// unschedule takes e out of the ready list or the heap; the caller holds
+// d.mu.
+func (d *Dir) unschedule(e *dirEntry) {
+	if e.state == stDelayed {
+		heap.Remove(&d.delayed, e.hidx)
+	}
+	if e.state == stInflight {
+		d.inflight--
+	}
+	e.state = stGone // a stale pointer left in ready is skipped
+}
+
+// put indexes a freshly written record of m at seg/off and schedules it;
+// the caller holds d.mu. It returns the ID of a format-1 file it
+// superseded, if any.
+func (d *Dir) put(m *Message, seg *segment, off int64) (legacy string) {
+	if old := d.index[m.ID]; old != nil {
+		d.unschedule(old)
+		if old.seg != nil {
+			old.seg.live--
+		} else {
+			legacy = m.ID
+		}
+	}
+	e := &dirEntry{meta: *m, seg: seg, off: off, n: len(m.Raw)}
+	e.meta.Raw = nil
+	seg.live++
+	seg.unindexed--
+	d.index[m.ID] = e
+	d.schedule(e)
+	return legacy
+}
+
+// drop removes e from the index; the caller holds d.mu.
+func (d *Dir) drop(e *dirEntry) {
+	d.unschedule(e)
+	if e.seg != nil {
+		e.seg.live--
+	}
+	if d.index[e.meta.ID] == e {
+		delete(d.index, e.meta.ID)
+	}
+}
+
+// Enqueue implements Queue: every message of the batch in one log append,
+// made durable by an fsync shared with every concurrent caller.
 func (d *Dir) Enqueue(ctx context.Context, msgs ...*Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -204,45 +417,25 @@ func (d *Dir) Enqueue(ctx context.Context, msgs ...*Message) error {
 	if closed {
 		return ErrClosed
 	}
-	tmps := make([]string, 0, len(msgs))
-	cleanup := func() {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
-	}
+	size := 0
 	for _, m := range msgs {
-		b, err := encodeEntry(m)
-		if err != nil {
-			cleanup()
+		size += len(m.Raw) + 512
+	}
+	b := make([]byte, 0, size)
+	offs := make([]int, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if b, offs[i], err = appendMessageRecord(b, m); err != nil {
 			return fmt.Errorf("outbox: encoding message: %w", err)
 		}
-		t, err := d.writeFile(b)
-		if err != nil {
-			cleanup()
-			return fmt.Errorf("outbox: writing spool: %w", err)
-		}
-		tmps = append(tmps, t)
 	}
-	for i, m := range msgs {
-		if err := os.Rename(tmps[i], d.queuePath(m.ID)); err != nil {
-			for _, done := range msgs[:i] {
-				os.Remove(d.queuePath(done.ID))
-			}
-			cleanup()
-			return fmt.Errorf("outbox: writing spool: %w", err)
-		}
-	}
-	if err := d.queueSync.Sync(); err != nil {
-		for _, m := range msgs {
-			os.Remove(d.queuePath(m.ID))
-		}
-		return fmt.Errorf("outbox: syncing spool: %w", err)
+	seg, base, err := d.log.append(d, b, len(msgs))
+	if err != nil {
+		return fmt.Errorf("outbox: writing spool: %w", err)
 	}
 	d.mu.Lock()
-	for _, m := range msgs {
-		meta := *m
-		meta.Raw = nil
-		d.index[m.ID] = &dirEntry{meta: meta}
+	for i, m := range msgs {
+		d.put(m, seg, base+int64(offs[i]))
 	}
 	d.mu.Unlock()
 	return nil
@@ -258,102 +451,136 @@ func (d *Dir) Claim(ctx context.Context, now time.Time, max int) ([]*Message, er
 	if d.closed {
 		return nil, ErrClosed
 	}
-	var due []*dirEntry
-	for _, e := range d.index {
-		if !e.inflight && !e.meta.NextAttempt.After(now) {
-			due = append(due, e)
+	for len(d.delayed) > 0 && !d.delayed[0].meta.NextAttempt.After(now) {
+		e := heap.Pop(&d.delayed).(*dirEntry)
+		e.state = stReady
+		d.ready = append(d.ready, e)
+	}
+	var out []*Message
+	for len(out) < max && d.readyAt < len(d.ready) {
+		e := d.ready[d.readyAt]
+		d.ready[d.readyAt] = nil
+		d.readyAt++
+		if e.state != stReady || d.index[e.meta.ID] != e {
+			continue // claimed, rescheduled or removed since it was queued here
 		}
-	}
-	slices.SortFunc(due, func(a, b *dirEntry) int {
-		return cmp.Or(a.meta.NextAttempt.Compare(b.meta.NextAttempt),
-			a.meta.Enqueued.Compare(b.meta.Enqueued), strings.Compare(a.meta.ID, b.meta.ID))
-	})
-	if len(due) > max {
-		due = due[:max]
-	}
-	out := make([]*Message, 0, len(due))
-	for _, e := range due {
-		b, err := os.ReadFile(d.queuePath(e.meta.ID))
+		m, err := d.read(e)
 		if errors.Is(err, os.ErrNotExist) {
-			// Removed behind our back (by hand): nothing left to send.
-			delete(d.index, e.meta.ID)
+			// A format-1 file removed behind our back (by hand): nothing
+			// left to send.
+			d.drop(e)
 			continue
 		}
-		if err != nil {
-			return out, fmt.Errorf("outbox: reading spool: %w", err)
-		}
-		m, err := decodeEntry(b)
-		if err != nil {
-			delete(d.index, e.meta.ID)
+		if errors.Is(err, errCorrupt) {
+			d.drop(e)
 			if qerr := d.moveCorrupt(e.meta.ID+msgExt, err); qerr != nil {
 				return out, qerr
 			}
 			d.dead++
 			continue
 		}
-		e.inflight = true
+		if err != nil {
+			d.readyAt-- // try again later
+			d.ready[d.readyAt] = e
+			return out, fmt.Errorf("outbox: reading spool: %w", err)
+		}
+		e.state = stInflight
 		d.inflight++
 		out = append(out, m)
+	}
+	if d.readyAt > 1024 && d.readyAt*2 > len(d.ready) {
+		d.ready = append(d.ready[:0:0], d.ready[d.readyAt:]...)
+		d.readyAt = 0
 	}
 	return out, nil
 }
 
-// release clears the in-flight mark of id; the caller holds d.mu.
-func (d *Dir) release(id string) *dirEntry {
-	e := d.index[id]
-	if e != nil && e.inflight {
-		e.inflight = false
-		d.inflight--
+// read returns the message of e with its Raw; the caller holds d.mu (so
+// e's segment, which holds a live entry, is not deleted meanwhile).
+func (d *Dir) read(e *dirEntry) (*Message, error) {
+	if e.seg == nil {
+		b, err := os.ReadFile(d.queuePath(e.meta.ID))
+		if err != nil {
+			return nil, err
+		}
+		m, err := decodeEntry(b)
+		if err == nil && m.ID != e.meta.ID {
+			err = fmt.Errorf("%w: file name does not match ID", errCorrupt)
+		}
+		return m, err
 	}
-	return e
+	m := e.meta
+	m.Raw = make([]byte, e.n)
+	if _, err := e.seg.f.ReadAt(m.Raw, e.off); err != nil {
+		return nil, err
+	}
+	m.To = slices.Clone(m.To)
+	return &m, nil
 }
 
-// Ack implements Queue: unlink, then fsync the directory, so a recorded
-// delivery stays recorded across a crash.
+// Ack implements Queue: a done record in the log (for a format-1 file: an
+// unlink and a directory fsync), so a recorded delivery stays recorded
+// across a crash.
 func (d *Dir) Ack(ctx context.Context, m *Message) error {
-	if err := os.Remove(d.queuePath(m.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("outbox: removing delivered message: %w", err)
+	if err := d.finish(m); err != nil {
+		return fmt.Errorf("outbox: recording delivery: %w", err)
 	}
-	if err := d.queueSync.Sync(); err != nil {
-		return fmt.Errorf("outbox: syncing spool: %w", err)
-	}
-	d.mu.Lock()
-	d.release(m.ID)
-	delete(d.index, m.ID)
-	d.mu.Unlock()
 	return nil
 }
 
-// Retry implements Queue: the file is rewritten atomically with the new
-// attempt count and due time.
+// finish records that m left the queue and drops it from the index.
+func (d *Dir) finish(m *Message) error {
+	d.mu.Lock()
+	e := d.index[m.ID]
+	inLog := e != nil && e.seg != nil
+	d.mu.Unlock()
+	if inLog {
+		if _, _, err := d.log.append(d, appendDoneRecord(nil, m.ID), 0); err != nil {
+			return err
+		}
+	} else {
+		if err := os.Remove(d.queuePath(m.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := d.queueSync.Sync(); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	if e != nil && d.index[m.ID] == e {
+		d.drop(e)
+	}
+	d.mu.Unlock()
+	d.trim()
+	return nil
+}
+
+// Retry implements Queue: the message is appended again with its new
+// attempt count and due time, superseding the earlier record.
 func (d *Dir) Retry(ctx context.Context, m *Message, next time.Time) error {
 	m.NextAttempt = next
-	b, err := encodeEntry(m)
+	b, off, err := appendMessageRecord(make([]byte, 0, len(m.Raw)+512), m)
 	if err != nil {
 		return fmt.Errorf("outbox: encoding message: %w", err)
 	}
-	t, err := d.writeFile(b)
+	seg, base, err := d.log.append(d, b, 1)
 	if err != nil {
 		return fmt.Errorf("outbox: writing spool: %w", err)
 	}
-	if err := os.Rename(t, d.queuePath(m.ID)); err != nil {
-		os.Remove(t)
-		return fmt.Errorf("outbox: writing spool: %w", err)
-	}
-	if err := d.queueSync.Sync(); err != nil {
-		return fmt.Errorf("outbox: syncing spool: %w", err)
-	}
 	d.mu.Lock()
-	if e := d.release(m.ID); e != nil {
-		e.meta = *m
-		e.meta.Raw = nil
-	}
+	legacy := d.put(m, seg, base+int64(off))
 	d.mu.Unlock()
+	if legacy != "" {
+		// The log record supersedes the file; if this unlink is lost in a
+		// crash, the next open removes the file again.
+		_ = os.Remove(d.queuePath(legacy))
+	}
+	d.trim()
 	return nil
 }
 
 // Dead implements Queue: the message and its reason are written to dead/
-// before it leaves queue/, so a crash in between leaves a duplicate dead
+// before it leaves the queue, so a crash in between leaves a duplicate dead
 // letter at worst, never a lost one.
 func (d *Dir) Dead(ctx context.Context, m *Message, reason string) error {
 	m.LastError = reason
@@ -372,18 +599,69 @@ func (d *Dir) Dead(ctx context.Context, m *Message, reason string) error {
 	if err := d.deadSync.Sync(); err != nil {
 		return fmt.Errorf("outbox: syncing spool: %w", err)
 	}
-	if err := os.Remove(d.queuePath(m.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := d.finish(m); err != nil {
 		return fmt.Errorf("outbox: removing dead message: %w", err)
 	}
-	if err := d.queueSync.Sync(); err != nil {
-		return fmt.Errorf("outbox: syncing spool: %w", err)
-	}
 	d.mu.Lock()
-	d.release(m.ID)
-	delete(d.index, m.ID)
 	d.dead++
 	d.mu.Unlock()
 	return nil
+}
+
+// trim deletes the oldest segments while they hold no live entry. They go
+// strictly in order, each unlink made durable before the next: a done
+// record in a later segment must never vanish while the record it cancels
+// could still reappear. The current segment goes too once it is empty (an
+// empty queue leaves an empty queue/), but only while no log write is in
+// progress; the next append starts a new one.
+func (d *Dir) trim() {
+	d.trimMu.Lock()
+	defer d.trimMu.Unlock()
+	for {
+		d.mu.Lock()
+		if len(d.segs) == 0 || d.segs[0].live > 0 || d.segs[0].unindexed > 0 {
+			d.mu.Unlock()
+			return
+		}
+		s := d.segs[0]
+		if s == d.cur {
+			d.mu.Unlock()
+			if !d.detachCurrent(s) {
+				return
+			}
+			d.mu.Lock()
+		}
+		d.segs = d.segs[1:]
+		d.mu.Unlock()
+		// s is no longer current, so no append can reach it; no live entry
+		// points into it, so no Claim reads it.
+		s.f.Close()
+		if err := os.Remove(filepath.Join(d.path, dirQueue, segName(s.seq))); err != nil {
+			return // left for the next open, which replays it harmlessly
+		}
+		if err := d.queueSync.Sync(); err != nil {
+			return
+		}
+	}
+}
+
+// detachCurrent stops appends to s, the current segment, if it is still
+// empty and no log write is in progress (one could be writing records
+// into it that are not indexed yet).
+func (d *Dir) detachCurrent(s *segment) bool {
+	c := &d.log
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur != s || len(d.segs) == 0 || d.segs[0] != s || s.live > 0 || s.unindexed > 0 {
+		return false
+	}
+	d.cur = nil
+	return true
 }
 
 // DeadLetters returns the dead-lettered messages, each with its reason in
@@ -427,14 +705,24 @@ func (d *Dir) Stats(ctx context.Context, now time.Time) (Stats, error) {
 	return s, nil
 }
 
-// Close releases the spool lock. Messages stay on disk.
+// Fsyncs reports how many fsyncs of log segments the spool has issued
+// since it was opened (for metrics and benchmarks: with group commit, many
+// messages share one).
+func (d *Dir) Fsyncs() uint64 { return d.log.Fsyncs() }
+
+// Close waits for a log write in progress, then closes the segments and
+// releases the spool lock. Messages stay on disk.
 func (d *Dir) Close() error {
+	d.log.close()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
 	d.closed = true
+	for _, s := range d.segs {
+		s.f.Close()
+	}
 	if d.lock != nil {
 		_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
 		return d.lock.Close()

@@ -1,8 +1,9 @@
 // Package outbox is formguard's durable mail queue and delivery worker.
 //
 // A message is accepted by [Queue.Enqueue] only once it is durable: the
-// directory spool ([NewDir], the default) has written, fsynced and renamed
-// its file and fsynced the directory, so it survives kill -9 and power loss;
+// directory spool ([NewDir], the default) has appended it to its log
+// segment and fsynced it (a new segment's directory entry is fsynced before
+// anything in it is acknowledged), so it survives kill -9 and power loss;
 // the Redis Streams queue ([NewRedis]) has had the entry accepted by Redis
 // inside one MULTI/EXEC (as durable as that server's persistence settings).
 //
@@ -31,11 +32,12 @@
 //
 // Enqueue takes several messages at once (a share form yields one message
 // per recipient) and makes them durable together: a single MULTI/EXEC for
-// Redis; for the directory spool one fsync per message file and one
-// directory fsync, which is moreover shared with every concurrent caller
-// (Enqueue, Ack, Retry, Dead): while one directory fsync runs, the callers
-// that arrive meanwhile wait for and share the next one. The spool file
-// format (a header line, a JSON metadata line, the raw message) is
-// self-delimiting, so a later version can also append many messages to one
-// segment file per fsync without a format change for readers.
+// Redis, one log append for the directory spool. The spool moreover shares
+// each write and fsync among every concurrent caller (Enqueue, Ack, Retry,
+// Dead): while one fsync runs, the records that arrive meanwhile wait for
+// and share the next one, so under load one fsync carries many messages
+// and nobody waits for a batch to fill when load is light. Delivered and
+// dead-lettered messages are recorded by "done" records in the same log; a
+// segment is deleted once nothing in it is live. Spool files of format 1
+// (one file per message, written by older versions) are still delivered.
 package outbox

@@ -1,0 +1,238 @@
+package outbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// committer group-commits appends to the spool's log: a caller that finds
+// no write in progress leads a round that writes every record queued so
+// far with one write and one fsync; callers that arrive while it runs wait
+// and share the next round. A caller returns once the fsync covering its
+// record has completed, so under load each fsync carries many messages,
+// and with a single caller nothing waits for a batch to fill.
+type committer struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []*logReq
+	running bool
+	closed  bool
+	fsyncs  uint64
+	// sync makes a segment's contents durable; replaceable in tests.
+	sync func(*os.File) error
+	buf  []byte // the leader's write buffer
+}
+
+// logReq is one caller's records and, once done, where they landed.
+type logReq struct {
+	b    []byte
+	msgs int // message records in b, which the caller will index
+	seg  *segment
+	base int64 // offset of b in seg
+	err  error
+	done bool
+}
+
+func (c *committer) init() {
+	c.cond = sync.NewCond(&c.mu)
+	c.sync = (*os.File).Sync
+}
+
+// append writes b, holding msgs message records, to the log and returns
+// the segment and offset it was written at, once it is durable. The caller
+// must then index the msgs records (Dir.put).
+func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) {
+	r := &logReq{b: b, msgs: msgs}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, 0, ErrClosed
+	}
+	c.pending = append(c.pending, r)
+	for !r.done {
+		if c.running {
+			c.cond.Wait()
+			continue
+		}
+		batch := c.pending
+		c.pending = nil
+		c.running = true
+		c.fsyncs++
+		c.mu.Unlock()
+		c.flush(d, batch)
+		c.mu.Lock()
+		for _, q := range batch {
+			q.done = true
+		}
+		c.running = false
+		c.cond.Broadcast()
+	}
+	c.mu.Unlock()
+	return r.seg, r.base, r.err
+}
+
+// flush writes and fsyncs one round; only the leader runs it.
+func (c *committer) flush(d *Dir, batch []*logReq) {
+	fail := func(err error) {
+		for _, r := range batch {
+			r.err = err
+		}
+	}
+	var seg *segment
+	var err error
+	for try := 0; try < 2; try++ {
+		// A segment whose path no longer leads to it is abandoned and a
+		// new one started; if that fails too, the spool itself is gone.
+		if seg, err = d.current(); err == nil {
+			if err = seg.check(d); err != nil {
+				d.mu.Lock()
+				if d.cur == seg {
+					d.cur = nil
+				}
+				d.mu.Unlock()
+			}
+		}
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	buf := batch[0].b
+	if len(batch) > 1 {
+		c.buf = c.buf[:0]
+		for _, r := range batch {
+			c.buf = append(c.buf, r.b...)
+		}
+		buf = c.buf
+	}
+	if _, err = seg.f.WriteAt(buf, seg.size); err == nil {
+		err = c.sync(seg.f)
+	}
+	if err != nil {
+		// The tail of this segment is now unknown (and after a failed
+		// fsync the kernel may have dropped the pages): never append to
+		// it again, and try to take the unacknowledged records back out.
+		_ = seg.f.Truncate(seg.size)
+		d.mu.Lock()
+		if d.cur == seg {
+			d.cur = nil
+		}
+		d.mu.Unlock()
+		fail(err)
+		return
+	}
+	off := seg.size
+	d.mu.Lock()
+	for _, r := range batch {
+		r.seg, r.base = seg, off
+		off += int64(len(r.b))
+		seg.unindexed += r.msgs
+	}
+	d.mu.Unlock()
+	seg.size = off
+	if cap(c.buf) > 4<<20 {
+		c.buf = nil // do not pin a burst's buffer
+	}
+}
+
+// close waits for a round in progress and refuses later appends.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	for c.running {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// Fsyncs reports how many rounds (one fsync each) were run.
+func (c *committer) Fsyncs() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fsyncs
+}
+
+// current returns the segment appends go to, starting a new one when there
+// is none or it is full. Only the committer's leader calls it.
+func (d *Dir) current() (*segment, error) {
+	d.mu.Lock()
+	cur, seq := d.cur, d.nextSeq
+	d.mu.Unlock()
+	if cur != nil && cur.size < d.segLimit {
+		return cur, nil
+	}
+	name := filepath.Join(d.path, dirQueue, segName(seq))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// The new file's directory entry must be durable before any record in
+	// it is acknowledged.
+	if err := d.queueSync.Sync(); err != nil {
+		f.Close()
+		os.Remove(name)
+		return nil, fmt.Errorf("syncing spool: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{seq: seq, f: f, info: info}
+	d.mu.Lock()
+	d.nextSeq = seq + 1
+	d.segs = append(d.segs, s)
+	d.cur = s
+	d.mu.Unlock()
+	d.trim() // the old current segment may be empty already
+	return s, nil
+}
+
+// check makes sure the segment's path still leads to the open file. A file
+// descriptor outlives its name: without this, appends to a spool whose
+// directory was removed, moved or replaced (or whose segment was deleted
+// by hand) would "succeed" into a file nobody will ever read. One stat per
+// round, not per message.
+func (s *segment) check(d *Dir) error {
+	st, err := os.Stat(filepath.Join(d.path, dirQueue, segName(s.seq)))
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(st, s.info) {
+		return fmt.Errorf("%s was replaced", segName(s.seq))
+	}
+	return nil
+}
+
+// entryHeap orders delayed entries by due time, then enqueue time.
+type entryHeap []*dirEntry
+
+func (h entryHeap) Len() int { return len(h) }
+func (h entryHeap) Less(i, j int) bool {
+	a, b := &h[i].meta, &h[j].meta
+	if !a.NextAttempt.Equal(b.NextAttempt) {
+		return a.NextAttempt.Before(b.NextAttempt)
+	}
+	return a.Enqueued.Before(b.Enqueued)
+}
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*dirEntry)
+	e.hidx = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
