@@ -81,7 +81,9 @@ type MemoryConfig struct {
 // A Memory is safe for concurrent use. Its sweeper goroutine is stopped by
 // Close.
 type Memory struct {
-	clock   func() int64 // Unix ns; the one clock read of a decision
+	now     func() time.Time // MemoryConfig.Now; nil: the system clock, see nowNs
+	base    time.Time        // system clock at NewMemory (wall and monotonic)
+	baseNs  int64            // base in Unix ns
 	maxKeys int64
 	idle    int64 // IdleTimeout in ns
 	ban     BanPolicy
@@ -177,12 +179,8 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	if cfg.Now != nil {
-		now := cfg.Now
-		m.clock = func() int64 { return now().UnixNano() }
-	} else {
-		m.clock = monotonicClock()
-	}
+	m.now, m.base = cfg.Now, time.Now()
+	m.baseNs = m.base.UnixNano()
 	for i, t := range []string{TierIP, TierSender, TierRecipient, TierForm, TierGlobal} {
 		m.tierHash[i] = maphash.String(m.seed, t)
 	}
@@ -245,7 +243,7 @@ func (m *Memory) sweeper(every time.Duration) {
 		case <-m.stop:
 			return
 		case <-t.C:
-			m.sweep(m.clock())
+			m.sweep(m.nowNs())
 		}
 	}
 }
@@ -431,7 +429,7 @@ func (m *Memory) allowOne(r *Rule) (Decision, error) {
 	}
 	sh := &m.shards[m.shardOf(kh)]
 	sh.mu.Lock()
-	t := m.clock()
+	t := m.nowNs()
 	if r.Tier == TierIP && len(sh.bans) > 0 {
 		if b, ok := sh.bans[kh]; ok {
 			if left := b.remaining(t); left > 0 {
@@ -468,7 +466,7 @@ func (m *Memory) allowOne(r *Rule) (Decision, error) {
 
 // allowLocked decides with every involved shard locked.
 func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
-	t := m.clock()
+	t := m.nowNs()
 	for i := range rules {
 		if rules[i].Tier != TierIP {
 			continue
@@ -558,13 +556,15 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 	return d, nil
 }
 
-// monotonicClock is the default clock: wall time read once, then advanced
-// by the monotonic clock alone, which costs one clock read per call
-// instead of time.Now's two and never jumps with wall-clock steps.
-func monotonicClock() func() int64 {
-	base := time.Now()
-	wall := base.UnixNano()
-	return func() int64 { return wall + int64(time.Since(base)) }
+// nowNs is the one clock read of a decision, in Unix ns. The system clock
+// is wall time read once (at NewMemory), then advanced by the monotonic
+// clock alone, which costs one clock read per call instead of time.Now's
+// two and never jumps with wall-clock steps.
+func (m *Memory) nowNs() int64 {
+	if m.now != nil {
+		return m.now().UnixNano()
+	}
+	return m.baseNs + int64(time.Since(m.base))
 }
 
 // durationFor converts a token amount to the time l takes to refill it,
@@ -618,7 +618,7 @@ func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error
 	sh := &m.shards[m.shardOf(h)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := m.clock()
+	now := m.nowNs()
 	b, ok := sh.bans[h]
 	if !ok {
 		if err := m.addKey(sh, now); err != nil {
