@@ -37,6 +37,7 @@ type contender struct {
 
 type env struct {
 	rdb *redis.Client
+	pid int // redis-server's, for its CPU time
 }
 
 var tiers = []string{ratelimit.TierIP, ratelimit.TierSender, ratelimit.TierRecipient, ratelimit.TierForm, ratelimit.TierGlobal}

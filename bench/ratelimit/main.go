@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -58,28 +59,35 @@ type result struct {
 	nsOp     float64
 	bytesOp  int64
 	allocsOp int64
-	serverUs float64 // Redis CPU per decision (INFO commandstats), redis only
+	serverUs float64 // redis-server CPU per decision (see redisCPU), redis only; <0 unknown
 	err      error
 }
 
-// redisCPU is the microseconds of command execution Redis has counted
-// since the last CONFIG RESETSTAT, over all commands.
+// redisCPU is the CPU time, in microseconds, that the redis-server process
+// (every thread) has run so far: command execution, script overhead and
+// its network I/O, read from /proc/PID/task/*/schedstat (Linux). INFO
+// commandstats would count a script's time and again every command the
+// script ran, so it overstates scripted limiters, and it leaves out I/O.
+// It returns -1 where schedstat is unavailable.
 func redisCPU(e *env) float64 {
-	info, err := e.rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		return 0
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", e.pid))
+	if err != nil || len(tasks) == 0 {
+		return -1
 	}
-	total := 0.0
-	for line := range strings.SplitSeq(info, "\r\n") {
-		_, rest, ok := strings.Cut(line, ",usec=")
-		if !ok || !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_config") || strings.HasPrefix(line, "cmdstat_info") {
-			continue
+	var ns int64
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return -1
 		}
-		v, _, _ := strings.Cut(rest, ",")
-		us, _ := strconv.ParseFloat(v, 64)
-		total += us
+		first, _, _ := strings.Cut(string(b), " ")
+		v, err := strconv.ParseInt(first, 10, 64)
+		if err != nil {
+			return -1
+		}
+		ns += v
 	}
-	return total
+	return float64(ns) / 1e3
 }
 
 func main() {
@@ -99,7 +107,7 @@ func main() {
 		fail(err)
 	}
 	defer srv.stop()
-	e := &env{rdb: srv.client()}
+	e := &env{rdb: srv.client(), pid: srv.cmd.Process.Pid}
 	defer e.rdb.Close()
 
 	// Every measurement runs -rounds times, interleaved with the others,
@@ -167,12 +175,7 @@ func measure(e *env, w workload, c contender) result {
 	ctx := context.Background()
 	var firstErr error
 	ops := 0
-	if c.redis {
-		if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
-			r.err = err
-			return r
-		}
-	}
+	cpu0 := redisCPU(e)
 	br := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		ops += b.N
@@ -183,8 +186,11 @@ func measure(e *env, w workload, c contender) result {
 		}
 	})
 	r.err = firstErr
-	if c.redis && ops > 0 {
-		r.serverUs = redisCPU(e) / float64(ops)
+	if cpu1 := redisCPU(e); c.redis && ops > 0 {
+		r.serverUs = -1
+		if cpu0 >= 0 && cpu1 >= 0 {
+			r.serverUs = (cpu1 - cpu0) / float64(ops)
+		}
 	}
 	if br.N > 0 {
 		r.nsOp = float64(br.T.Nanoseconds()) / float64(br.N)
@@ -220,7 +226,7 @@ func table(out io.Writer, rs []result) {
 			ratio = fmt.Sprintf("%.2f×", r.nsOp/b.nsOp)
 		}
 		cpu := ""
-		if r.c.redis {
+		if r.c.redis && r.serverUs >= 0 {
 			cpu = fmt.Sprintf("%.1f", r.serverUs)
 		}
 		fmt.Fprintf(out, "| %s | %s | %s | %.0f | %d | %d | %s | %s |\n", r.w, name, kind(r.c), r.nsOp, r.bytesOp, r.allocsOp, cpu, ratio)
