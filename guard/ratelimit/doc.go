@@ -1,5 +1,6 @@
 // Package ratelimit defines the rate-limit Store used by the guard and a
-// bounded in-memory implementation built on golang.org/x/time/rate.
+// bounded in-memory implementation (token buckets with the arithmetic of
+// golang.org/x/time/rate, kept under the store's shard locks).
 //
 // A request is decided by ONE call to Store.Allow with every rule (tier) that
 // applies to it. The call either admits the request, consuming one token from
