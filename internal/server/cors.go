@@ -33,14 +33,32 @@ func newCORS(origins []string) (*cors, error) {
 // and reports whether it does.
 func (c *cors) apply(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
-	h.Add("Vary", "Origin")
+	if v := h["Vary"]; v == nil {
+		h["Vary"] = varyOrigin
+	} else {
+		h["Vary"] = append(v, "Origin")
+	}
 	o := r.Header.Get("Origin")
-	if o == "" || !c.origins[strings.ToLower(o)] {
+	if o == "" || !c.allowed(o) {
 		return false
 	}
-	h.Set("Access-Control-Allow-Origin", o)
-	h.Set("Access-Control-Expose-Headers", "Retry-After, RateLimit, RateLimit-Policy")
+	h["Access-Control-Allow-Origin"] = []string{o}
+	h["Access-Control-Expose-Headers"] = exposeHeaders
 	return true
+}
+
+// allowed looks o up as given, and lower-cased only when lower-casing
+// could change it (ASCII capitals or any non-ASCII byte).
+func (c *cors) allowed(o string) bool {
+	if c.origins[o] {
+		return true
+	}
+	for i := 0; i < len(o); i++ {
+		if 'A' <= o[i] && o[i] <= 'Z' || o[i] >= 0x80 {
+			return c.origins[strings.ToLower(o)]
+		}
+	}
+	return false
 }
 
 // preflight answers an OPTIONS request for a route accepting method.

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"time"
 
 	"github.com/formguard/formguard/internal/config"
 )
@@ -40,4 +43,27 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// logPC is the source position a handler with AddSource reports for the
+// lines logAttrs writes: taken once, since walking the stack for every
+// line on the request path costs more than formatting it.
+var logPC = callerPC()
+
+func callerPC() uintptr {
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	return pcs[0]
+}
+
+// logAttrs is l.LogAttrs for the request path: the record goes straight
+// to the handler, with no stack walk.
+func logAttrs(ctx context.Context, l *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	h := l.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, logPC)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }

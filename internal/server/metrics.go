@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/formguard/formguard/guard"
@@ -33,6 +35,77 @@ type Metrics struct {
 	requests   *prometheus.HistogramVec
 	enqueue    prometheus.Histogram
 	attemptDur prometheus.Histogram
+
+	// Children of the vectors above, by label values, so a request does
+	// not hash its labels into the vector again (see counterCache).
+	decided counterCache
+	handed  counterCache
+}
+
+// counterCache remembers the children of a two-label CounterVec. Reads
+// take no lock: the map is replaced, never modified, under mu. Children are
+// created on first use, as WithLabelValues does, so /metrics shows the same
+// series as without the cache; at most maxCachedSeries are remembered,
+// beyond that every call asks the vector.
+type counterCache struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[[2]string]prometheus.Counter]
+}
+
+const maxCachedSeries = 1024
+
+func (c *counterCache) get(vec *prometheus.CounterVec, a, b string) prometheus.Counter {
+	key := [2]string{a, b}
+	m := c.m.Load()
+	if m != nil {
+		if ctr, ok := (*m)[key]; ok {
+			return ctr
+		}
+	}
+	ctr := vec.WithLabelValues(a, b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil && len(*old) >= maxCachedSeries {
+		return ctr
+	}
+	n := make(map[[2]string]prometheus.Counter, 1+len(ptrMap(old)))
+	for k, v := range ptrMap(old) {
+		n[k] = v
+	}
+	n[key] = ctr
+	c.m.Store(&n)
+	return ctr
+}
+
+func ptrMap(m *map[[2]string]prometheus.Counter) map[[2]string]prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return *m
+}
+
+// observerCache remembers a HistogramVec's children for one route by
+// status class (1xx to 5xx), created on first use.
+type observerCache struct {
+	vec   *prometheus.HistogramVec
+	route string
+	class [6]atomic.Pointer[prometheus.Observer]
+}
+
+var statusClasses = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func (c *observerCache) get(code int) prometheus.Observer {
+	i := code / 100
+	if i < 1 || i >= len(c.class) {
+		return c.vec.WithLabelValues(c.route, statusClass(code))
+	}
+	if o := c.class[i].Load(); o != nil {
+		return *o
+	}
+	o := c.vec.WithLabelValues(c.route, statusClasses[i])
+	c.class[i].Store(&o)
+	return o
 }
 
 // MetricsConfig supplies the gauges that are read at scrape time.
@@ -104,7 +177,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Decision counts one decision.
-func (m *Metrics) Decision(form, code string) { m.decisions.WithLabelValues(form, code).Inc() }
+func (m *Metrics) Decision(form, code string) { m.decided.get(m.decisions, form, code).Inc() }
 
 // Queued counts one hand-over to the outbox and its duration.
 func (m *Metrics) Queued(form string, ok bool, d time.Duration) {
@@ -112,7 +185,7 @@ func (m *Metrics) Queued(form string, ok bool, d time.Duration) {
 	if !ok {
 		res = "failed"
 	}
-	m.queued.WithLabelValues(form, res).Inc()
+	m.handed.get(m.queued, form, res).Inc()
 	m.enqueue.Observe(d.Seconds())
 }
 

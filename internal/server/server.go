@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/formguard/formguard/guard"
@@ -149,9 +151,19 @@ func (s *Server) routes() {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header()["X-Content-Type-Options"] = nosniff
 	s.mux.ServeHTTP(w, r)
 }
+
+// Constant header values shared by every answer, so setting one costs no
+// allocation. Nothing in the service or net/http modifies a header value
+// in place (Set and Del replace the slice; Add appends, and a capacity of
+// one makes that copy), so sharing them is safe.
+var (
+	nosniff       = []string{"nosniff"}
+	varyOrigin    = []string{"Origin"}
+	exposeHeaders = []string{"Retry-After, RateLimit, RateLimit-Policy"}
+)
 
 // submit serves /f/{form}: CORS, preflight, then the guard.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +236,7 @@ func (s *Server) deliverHandler(form string) http.Handler {
 		took := time.Since(start)
 		s.metrics.Queued(form, err == nil, took)
 		if err != nil {
-			s.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
+			logAttrs(r.Context(), s.log, slog.LevelError, "delivery",
 				slog.String("form", form), slog.String("id", sub.ID),
 				slog.String("outcome", ErrOutbox.Code), slog.Float64("took_ms", ms(took)),
 				slog.String("error", err.Error()))
@@ -233,7 +245,7 @@ func (s *Server) deliverHandler(form string) http.Handler {
 			guard.WriteError(w, r, &e)
 			return
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "delivery",
+		logAttrs(r.Context(), s.log, slog.LevelInfo, "delivery",
 			slog.String("form", form), slog.String("id", sub.ID),
 			slog.String("outcome", "queued"), slog.Int("recipients", len(sub.Recipients)),
 			slog.Float64("took_ms", ms(took)))
@@ -243,13 +255,20 @@ func (s *Server) deliverHandler(form string) http.Handler {
 
 // instrument records the latency of route.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	obs := &observerCache{vec: s.metrics.requests, route: route}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		s.metrics.requests.WithLabelValues(route, statusClass(sw.status)).Observe(time.Since(start).Seconds())
+		status := sw.status
+		*sw = statusWriter{} // a handler must not use w after it returns
+		statusWriters.Put(sw)
+		obs.get(status).Observe(time.Since(start).Seconds())
 	})
 }
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 type statusWriter struct {
 	http.ResponseWriter
@@ -273,7 +292,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func statusClass(code int) string {
-	return fmt.Sprintf("%dxx", code/100)
+	if i := code / 100; i >= 0 && i < len(statusClasses) {
+		return statusClasses[i]
+	}
+	return strconv.Itoa(code/100) + "xx"
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
