@@ -119,7 +119,7 @@ type Store struct {
 	now        func() time.Time
 	mem        *ratelimit.Memory // FailoverMemory only
 
-	allow, penalize script
+	allow, allowUnique, penalize script
 
 	limits   atomic.Pointer[map[ratelimit.Limit]limitArgs] // copy on write, see argsFor
 	limitsMu sync.Mutex
@@ -166,18 +166,19 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		c:          cfg.Client,
-		prefix:     cfg.Prefix,
-		base:       cfg.Prefix + ":{" + cfg.Prefix + "}:",
-		timeout:    cmp(cfg.Timeout, DefaultTimeout),
-		failure:    cfg.Failure,
-		factor:     cmp(cfg.FallbackFactor, DefaultFallbackFactor),
-		probeEvery: cmp(cfg.ProbeInterval, DefaultProbeInterval),
-		onFallback: cfg.OnFallback,
-		ban:        ban,
-		now:        cfg.Now,
-		allow:      newScript(allowSrc),
-		penalize:   newScript(penalizeSrc),
+		c:           cfg.Client,
+		prefix:      cfg.Prefix,
+		base:        cfg.Prefix + ":{" + cfg.Prefix + "}:",
+		timeout:     cmp(cfg.Timeout, DefaultTimeout),
+		failure:     cfg.Failure,
+		factor:      cmp(cfg.FallbackFactor, DefaultFallbackFactor),
+		probeEvery:  cmp(cfg.ProbeInterval, DefaultProbeInterval),
+		onFallback:  cfg.OnFallback,
+		ban:         ban,
+		now:         cfg.Now,
+		allow:       newScript(allowSrc),
+		allowUnique: newScript(allowUniqueSrc),
+		penalize:    newScript(penalizeSrc),
 	}
 	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
 	if s.now == nil {
@@ -432,14 +433,31 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 		c.keys = append(c.keys, all[start:end])
 		start = end
 	}
+	sc := &s.allowUnique
+	if repeats(c.keys[:len(c.idx)]) {
+		sc = &s.allow
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
-	v, err := s.allow.run(rctx, s.c, c.keys, c.args...)
+	v, err := sc.run(rctx, s.c, c.keys, c.args...)
 	cancel()
 	clear(c.args) // drop references to boxed values until the next use
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
 	return decode(v, rules, c.idx)
+}
+
+// repeats reports whether any key is listed twice (a decision has a
+// handful of keys, so comparing pairs beats building a set).
+func repeats(keys []string) bool {
+	for i := range keys {
+		for j := range i {
+			if keys[i] == keys[j] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // decode turns the script's reply into a Decision; idx maps the script's
