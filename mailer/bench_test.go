@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -283,4 +284,45 @@ func BenchmarkThroughputInterleaved(b *testing.B) {
 	b.ReportMetric(rate["pooled-ed25519"]/rate["dial-ed25519"], "ed25519-pooled/dial")
 	b.ReportMetric(rate["pooled-starttls-ed25519"]/rate["dial-starttls-ed25519"], "ed25519-starttls-pooled/dial")
 	b.ReportMetric(rate["pooled-rsa2048"]/rate["rsa2048-ceiling"], "rsa2048-pooled/ceiling")
+}
+
+// BenchmarkDeliver is the request path of an accepted post: Deliver
+// (template, go-mail build and render, policy check, seal) and the durable
+// enqueue into a directory spool, from 1 and 64 goroutines (a closed loop
+// of 64 HTTP connections). Signing is not on this path: the worker signs.
+// It reports messages/s and spool fsyncs per message (group commit).
+//
+//	go test ./mailer -run '^$' -bench Deliver -benchtime 3s
+func BenchmarkDeliver(b *testing.B) {
+	for _, k := range []string{"rsa2048.pkcs8.pem", "ed25519.pem"} {
+		for _, g := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/goroutines-%d", k, g), func(b *testing.B) {
+				f := newFixture(b, "", TransportFunc(func(context.Context, Envelope, []byte) error { return nil }), loadKey(b, k), nil)
+				var n atomic.Int64
+				deliver := func() error {
+					return f.m.Deliver(context.Background(), contact("sub-"+strconv.FormatInt(n.Add(1), 10)))
+				}
+				b.ReportAllocs()
+				if g == 1 {
+					for b.Loop() {
+						if err := deliver(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else {
+					b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := deliver(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				b.ReportMetric(float64(f.q.Fsyncs())/float64(b.N), "fsyncs/msg")
+			})
+		}
+	}
 }

@@ -164,17 +164,18 @@ func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
 		Name: cleanLine(s.Name, 200), Email: s.ReplyTo, Subject: cleanLine(s.Subject, MaxSubjectRunes),
 		Message: s.Message, URL: s.URL, Fields: s.Fields, Received: s.Received,
 	}
-	var subj, text, html bytes.Buffer
+	subj, text, html := getBuf(), getBuf(), getBuf()
+	defer func() { putBuf(subj); putBuf(text); putBuf(html) }()
 	if tpl.Subject != nil {
-		if err := tpl.Subject.Execute(&subj, data); err != nil {
+		if err := tpl.Subject.Execute(subj, data); err != nil {
 			return nil, fmt.Errorf("mailer: subject template for form %q: %w", s.Form, err)
 		}
 	}
-	if err := tpl.Text.Execute(&text, data); err != nil {
+	if err := tpl.Text.Execute(text, data); err != nil {
 		return nil, fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
 	}
 	if tpl.HTML != nil {
-		if err := tpl.HTML.Execute(&html, data); err != nil {
+		if err := tpl.HTML.Execute(html, data); err != nil {
 			return nil, fmt.Errorf("mailer: HTML template for form %q: %w", s.Form, err)
 		}
 	}
@@ -256,7 +257,8 @@ func (m *Mailer) newMsg(ref string) (*mail.Msg, string, error) {
 // Mailer (or another holding the same key) queued.
 func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope, sign bool) (*outbox.Message, error) {
 	msg.SetDKIM(nil) // any signer a caller set is replaced by the Mailer's
-	buf := bytes.NewBuffer(make([]byte, 0, renderSize))
+	buf := getBuf()
+	defer putBuf(buf)
 	if _, err := msg.WriteTo(buf); err != nil {
 		return nil, fmt.Errorf("mailer: rendering message: %w", err)
 	}
@@ -266,14 +268,14 @@ func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope, sign bool)
 		if err := m.policy.Check(env, raw); err != nil {
 			return nil, err
 		}
-		om.Raw = raw
+		om.Raw = bytes.Clone(raw)
 		return om, nil
 	}
 	if err := m.policy.check(env, raw, false); err != nil {
 		return nil, err
 	}
 	if !sign {
-		om.Raw = raw
+		om.Raw = bytes.Clone(raw)
 		m.sealer.seal(om)
 		return om, nil
 	}
@@ -287,10 +289,6 @@ func (m *Mailer) finish(msg *mail.Msg, qid, ref string, env Envelope, sign bool)
 	om.Raw = signed
 	return om, nil
 }
-
-// renderSize is the initial capacity of a rendering buffer: a default
-// contact message with its HTML part is about 2.5 KiB.
-const renderSize = 4 << 10
 
 // ComposeMsg locks, signs and checks a hand-built go-mail message
 // (DeliverMsg queues it unsigned and sealed instead, like Deliver). It

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -203,7 +204,10 @@ func readHeader(raw []byte) (textproto.MIMEHeader, error) {
 	if end < 0 {
 		return nil, errors.New("no end of header")
 	}
-	r := textproto.NewReader(bufioReader(raw[:end+4]))
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(raw[:end+4]))
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	r := textproto.NewReader(br)
 	h, err := r.ReadMIMEHeader()
 	if err != nil {
 		return nil, err

@@ -399,6 +399,8 @@ func (d *Dir) drop(e *dirEntry) {
 	}
 }
 
+var recordPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
 // Enqueue implements Queue: every message of the batch in one log append,
 // made durable by an fsync shared with every concurrent caller.
 func (d *Dir) Enqueue(ctx context.Context, msgs ...*Message) error {
@@ -417,11 +419,15 @@ func (d *Dir) Enqueue(ctx context.Context, msgs ...*Message) error {
 	if closed {
 		return ErrClosed
 	}
-	size := 0
-	for _, m := range msgs {
-		size += len(m.Raw) + 512
-	}
-	b := make([]byte, 0, size)
+	// The record buffer is free again once append returns (the write is
+	// done), so it is pooled.
+	bp := recordPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 256<<10 {
+			recordPool.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
 	offs := make([]int, len(msgs))
 	for i, m := range msgs {
 		var err error
@@ -429,6 +435,7 @@ func (d *Dir) Enqueue(ctx context.Context, msgs ...*Message) error {
 			return fmt.Errorf("outbox: encoding message: %w", err)
 		}
 	}
+	*bp = b
 	seg, base, err := d.log.append(d, b, len(msgs))
 	if err != nil {
 		return fmt.Errorf("outbox: writing spool: %w", err)
