@@ -15,7 +15,7 @@ import (
 // Memory store defaults.
 const (
 	// DefaultMaxKeys caps the keys (buckets plus ban records) a Memory store
-	// holds: about 140 MB at 1<<20 keys (about 134 bytes a key).
+	// holds: about 75 MB at 1<<20 keys (about 70 bytes a key).
 	DefaultMaxKeys = 1 << 20
 	// DefaultSweepInterval is how often the background sweeper drops idle keys.
 	DefaultSweepInterval = time.Minute
