@@ -166,15 +166,17 @@ func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
 	}
 	subj, text, html := getBuf(), getBuf(), getBuf()
 	defer func() { putBuf(subj); putBuf(text); putBuf(html) }()
-	if tpl.Subject != nil {
+	if tpl.Subject != nil && !fastSubject(tpl, data, subj) {
 		if err := tpl.Subject.Execute(subj, data); err != nil {
 			return nil, fmt.Errorf("mailer: subject template for form %q: %w", s.Form, err)
 		}
 	}
-	if err := tpl.Text.Execute(text, data); err != nil {
-		return nil, fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
+	if !fastText(tpl, data, text) {
+		if err := tpl.Text.Execute(text, data); err != nil {
+			return nil, fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
+		}
 	}
-	if tpl.HTML != nil {
+	if tpl.HTML != nil && !fastHTML(tpl, data, html) {
 		if err := tpl.HTML.Execute(html, data); err != nil {
 			return nil, fmt.Errorf("mailer: HTML template for form %q: %w", s.Form, err)
 		}
