@@ -51,6 +51,16 @@ type Config struct {
 	// Zero value: outbox.DefaultConcurrency or GOMAXPROCS, whichever is
 	// larger.
 	Workers int
+	// MaxPending bounds the messages this Mailer queued that no worker has
+	// started to deliver yet: once that many wait, Deliver (and
+	// DeliverMsg) wait for a worker to take one, or for their context to
+	// end (ErrBacklog). Under a flood this keeps intake at the pace of
+	// delivery (signing is the expensive part of a message) instead of
+	// letting the backlog, and the time to deliver, grow without bound.
+	// Messages waiting for a retry do not count, so a relay outage does
+	// not stop intake. It applies between Start and Close only. Zero
+	// value: no bound.
+	MaxPending int
 	// Retry shapes retries of temporary failures. Zero value: the outbox
 	// defaults (30 s base, 1 h cap, give up after 72 h).
 	Retry Retry

@@ -8,6 +8,11 @@ import (
 	"net/textproto"
 )
 
+// ErrBacklog is returned by Deliver when Config.MaxPending messages were
+// waiting for delivery and none was taken before the context ended; the
+// submission was not queued.
+var ErrBacklog = errors.New("mailer: delivery backlog full")
+
 // DeliveryError is a failed delivery attempt. Code is the SMTP reply code
 // (RFC 5321 4.2) when the relay answered, 0 for network and local errors.
 // Temporary failures (4yz replies, network errors, timeouts) are retried by

@@ -36,6 +36,15 @@ type Mailer struct {
 	log                        *slog.Logger
 	onDelivery                 func(DeliveryEvent)
 
+	// pending holds one token per queued message not yet handed to a
+	// worker (Config.MaxPending); nil: no bound.
+	pending    chan struct{}
+	pendingMu  sync.Mutex
+	pendingIDs map[string]struct{}
+	running    chan struct{} // closed by Start
+	stopped    chan struct{} // closed by Close
+
+	startOnce sync.Once
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -96,6 +105,14 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	if cfg.Transport == nil {
 		return nil, errors.New("mailer: Config.Transport is required")
+	}
+	if cfg.MaxPending < 0 {
+		return nil, errors.New("mailer: Config.MaxPending must not be negative")
+	}
+	m.running, m.stopped = make(chan struct{}), make(chan struct{})
+	if cfg.MaxPending > 0 {
+		m.pending = make(chan struct{}, cfg.MaxPending)
+		m.pendingIDs = make(map[string]struct{})
 	}
 	if cfg.Outbox == nil {
 		return nil, errors.New("mailer: Config.Outbox is required")
@@ -174,7 +191,22 @@ func (m *Mailer) DeliverMsg(ctx context.Context, msg *mail.Msg) error {
 }
 
 func (m *Mailer) enqueue(ctx context.Context, ref, form string, msgs []*outbox.Message) error {
+	held, err := m.reserve(ctx, len(msgs))
+	if err != nil {
+		m.log.Warn("mailer: not queued, delivery backlog full", "submission", ref, "form", form)
+		return err
+	}
+	// Recorded before Enqueue: a worker may take a message as soon as it
+	// is queued.
+	m.pendingMu.Lock()
+	for _, om := range msgs[:held] {
+		m.pendingIDs[om.ID] = struct{}{}
+	}
+	m.pendingMu.Unlock()
 	if err := m.queue.Enqueue(ctx, msgs...); err != nil {
+		for _, om := range msgs[:held] {
+			m.taken(om.ID)
+		}
 		m.log.Error("mailer: queueing failed", "submission", ref, "form", form, "err", err)
 		return fmt.Errorf("mailer: queueing: %w", err)
 	}
@@ -187,6 +219,53 @@ func (m *Mailer) enqueue(ctx context.Context, ref, form string, msgs []*outbox.M
 	return nil
 }
 
+// reserve takes a MaxPending token for each of n messages (at most the
+// bound: a share form with more recipients than MaxPending still fits),
+// waiting for workers to take queued ones. It returns how many it took.
+func (m *Mailer) reserve(ctx context.Context, n int) (int, error) {
+	if m.pending == nil {
+		return 0, nil
+	}
+	select {
+	case <-m.running:
+	default:
+		return 0, nil // no worker yet: nothing would free a token
+	}
+	n = min(n, cap(m.pending))
+	for i := range n {
+		select {
+		case m.pending <- struct{}{}:
+		case <-m.stopped:
+			m.release(i)
+			return 0, nil
+		case <-ctx.Done():
+			m.release(i)
+			return 0, fmt.Errorf("%w: %w", ErrBacklog, ctx.Err())
+		}
+	}
+	return n, nil
+}
+
+func (m *Mailer) release(n int) {
+	for range n {
+		<-m.pending
+	}
+}
+
+// taken frees the MaxPending token of a message a worker picked up.
+func (m *Mailer) taken(id string) {
+	if m.pending == nil {
+		return
+	}
+	m.pendingMu.Lock()
+	_, ok := m.pendingIDs[id]
+	delete(m.pendingIDs, id)
+	m.pendingMu.Unlock()
+	if ok {
+		m.release(1)
+	}
+}
+
 // send is the outbox Handler: sign, the policy again (the queue may hold
 // bytes written by an older version, another instance or an intruder),
 // then the transport.
@@ -197,6 +276,7 @@ func (m *Mailer) enqueue(ctx context.Context, ref, form string, msgs []*outbox.M
 // dead-lettered, no connection made). om.Raw stays unsigned, so a retry
 // is signed afresh, with a new t=.
 func (m *Mailer) send(ctx context.Context, om *outbox.Message) error {
+	m.taken(om.ID)
 	env := Envelope{From: om.From, To: om.To}
 	raw := om.Raw
 	if m.dkim.Signer != nil && !hasSignature(raw) {
@@ -232,7 +312,10 @@ func (m *Mailer) result(r outbox.Result) {
 }
 
 // Start launches the delivery workers. They stop when ctx ends or at Close.
-func (m *Mailer) Start(ctx context.Context) { m.worker.Start(ctx) }
+func (m *Mailer) Start(ctx context.Context) {
+	m.worker.Start(ctx)
+	m.startOnce.Do(func() { close(m.running) })
+}
 
 // Flush delivers, in the caller's goroutine, every message due now and
 // returns how many attempts it made (for tools and tests; Start is the
@@ -248,6 +331,7 @@ func (m *Mailer) Stats(ctx context.Context) (outbox.Stats, error) {
 // recorded), then closes the Transport and the Outbox.
 func (m *Mailer) Close() error {
 	m.closeOnce.Do(func() {
+		close(m.stopped)
 		m.closeErr = errors.Join(m.worker.Close(), m.transport.Close(), m.queue.Close())
 	})
 	return m.closeErr

@@ -206,3 +206,52 @@ func TestDeliverChecksPolicyBeforeQueueing(t *testing.T) {
 		t.Fatalf("a refused message was queued: %d", st.Depth)
 	}
 }
+
+// With MaxPending, Deliver waits while that many queued messages wait for
+// a worker, and gives up with ErrBacklog (nothing queued) when its context
+// ends first; a message a worker took frees its place at once.
+func TestMaxPendingBoundsBacklog(t *testing.T) {
+	sending := make(chan struct{}, 10)
+	unblock := make(chan struct{})
+	tr := TransportFunc(func(ctx context.Context, _ Envelope, _ []byte) error {
+		sending <- struct{}{}
+		<-unblock
+		return nil
+	})
+	f := newFixture(t, "", tr, loadKey(t, "ed25519.pem"), func(c *Config) { c.MaxPending, c.Workers = 2, 1 })
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	// Before Start nothing would free a place: no bound (this would hang).
+	idle := newFixture(t, "", tr, loadKey(t, "ed25519.pem"), func(c *Config) { c.MaxPending = 2 })
+	for i := range 3 {
+		if err := idle.m.Deliver(ctx, contact("early-"+strconv.Itoa(i))); err != nil {
+			t.Fatalf("before Start: %v", err)
+		}
+	}
+	f.m.Start(ctx)
+	if err := f.m.Deliver(ctx, contact("sub-1")); err != nil {
+		t.Fatal(err)
+	}
+	<-sending // the worker took sub-1: its place is free again
+	for _, id := range []string{"sub-2", "sub-3"} {
+		if err := f.m.Deliver(ctx, contact(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := f.m.Deliver(cancelled, contact("sub-4"))
+	if !errors.Is(err, ErrBacklog) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want ErrBacklog", err)
+	}
+	if st, _ := f.m.Stats(ctx); st.Depth != 3 {
+		t.Fatalf("depth %d, want 3 (sub-4 must not be queued)", st.Depth)
+	}
+	close(unblock) // deliveries resume; Deliver waits for a place, then queues
+	if err := f.m.Deliver(ctx, contact("sub-5")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		<-sending
+	}
+}
