@@ -151,7 +151,7 @@ func (r *report) markdown() string {
 			continue
 		}
 		ok, have := m.accounted()
-		where := fmt.Sprintf("%d files in queue/", m.spoolFiles)
+		where := fmt.Sprintf("%d messages in the spool", m.spoolFiles)
 		if m.sink != nil {
 			where += fmt.Sprintf(" + %d delivered to the sink", m.sink.Messages)
 		}
@@ -209,8 +209,10 @@ func (r *report) markdown() string {
 		if m.sink != nil {
 			del = float64(m.sink.Window) / m.res.Elapsed.Seconds()
 		}
-		fmt.Fprintf(&b, "| end to end (%s): accepted and signed vs the RSA-2048 ceiling | %.0f/s accepted (%.2f× of %.0f signatures/s), %.0f/s delivered | (reported) |\n",
-			m.server, acc, acc/r.rsa, r.rsa, del)
+		// The workers sign at delivery time, so a delivered message is one
+		// accepted, signed and sent: that is the end-to-end rate.
+		target(fmt.Sprintf("end to end (%s): delivered (accepted, RSA-2048 signed, sent) ≥ 0.8× the RSA-2048 ceiling", m.server),
+			fmt.Sprintf("%.0f/s delivered (%.2f× of %.0f signatures/s), %.0f/s accepted", del, del/r.rsa, r.rsa, acc), del >= 0.8*r.rsa)
 	}
 	if r.cfg.rsa > 0 {
 		if r.rsaErr != nil {

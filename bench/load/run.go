@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/formguard/formguard/mailer/outbox"
 )
 
 type runConfig struct {
@@ -50,7 +53,7 @@ type measurement struct {
 	hwmKB      int64          // server peak RSS
 	redisRSSKB int64
 	child      childStats
-	spoolFiles int           // files in the outbox after the run (-1: not an outbox mix)
+	spoolFiles int           // messages in the outbox after the run (-1: not an outbox mix)
 	sink       *sinkStats    // the SMTP sink's counts (e2e only)
 	sinkCPU    time.Duration // the sink's CPU over the window
 }
@@ -225,16 +228,18 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 		}
 	}
 	if spool != "" {
-		ents, err := os.ReadDir(filepath.Join(spool, "queue"))
+		// The server has exited: open the spool as a restarted service
+		// would (replaying its log) and count what it would deliver.
+		q, err := outbox.NewDir(outbox.DirConfig{Path: spool})
 		if err != nil {
 			return nil, err
 		}
-		ms.spoolFiles = 0
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".msg") {
-				ms.spoolFiles++
-			}
+		st, err := q.Stats(context.Background(), time.Now())
+		q.Close()
+		if err != nil {
+			return nil, err
 		}
+		ms.spoolFiles = st.Depth
 	}
 	return ms, nil
 }

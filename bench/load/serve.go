@@ -218,9 +218,13 @@ const (
 	deliverSMTP    = "smtp"    // RSA-2048 DKIM, directory outbox, delivered to the SMTP sink
 )
 
-// newMailer is the service's mailer: DKIM-signed on Deliver, queued in a
-// directory outbox (o.spool), delivered (deliverSMTP only) by the mailer's
-// own workers to the loopback sink at o.smtpAddr.
+// e2eMaxPending is mailer.Config.MaxPending in the e2e mix.
+const e2eMaxPending = 32
+
+// newMailer is the service's mailer: composed and queued unsigned in a
+// directory outbox (o.spool) by Deliver, DKIM-signed and delivered
+// (deliverSMTP only) by the mailer's own workers to the loopback sink at
+// o.smtpAddr.
 func newMailer(o serveOpts, log *slog.Logger) (*mailer.Mailer, error) {
 	alg := "rsa"
 	if o.mix.deliver == deliverEd25519 {
@@ -249,11 +253,17 @@ func newMailer(o serveOpts, log *slog.Logger) (*mailer.Mailer, error) {
 		q.Close()
 		return nil, err
 	}
-	m, err := mailer.New(mailer.Config{
+	cfg := mailer.Config{
 		Domain: siteDomain, SiteName: "Example", From: "no-reply@" + siteDomain, Bounce: "bounces@" + siteDomain,
 		DKIM:      mailer.DKIM{Selector: "s1", Signer: key},
 		Transport: tr, Outbox: q, Logger: log,
-	})
+	}
+	if o.mix.deliver == deliverSMTP {
+		// Intake waits for delivery (the workers sign), so the mix
+		// measures the pipeline, not how fast a backlog can grow.
+		cfg.MaxPending = e2eMaxPending
+	}
+	m, err := mailer.New(cfg)
 	if err != nil {
 		tr.Close()
 		q.Close()
