@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,6 +118,7 @@ func main() {
 	start := time.Now()
 	ws := workloads()
 	results := make([]result, len(ws)*len(contenders))
+	perRound := make([][]float64, len(results)) // ns/op of every round, 0 on error
 	for round := range *rounds {
 		for wi, w := range ws {
 			// Rotate who goes first each round: the first measurement
@@ -136,6 +138,11 @@ func main() {
 				r := measure(e, w, c)
 				fmt.Fprintf(os.Stderr, "round %d  %-34s %-34s %10.0f ns/op %v\n", round+1, w.name, c.name, r.nsOp, errText(r.err))
 				k := wi*len(contenders) + ci
+				ns := r.nsOp
+				if r.err != nil {
+					ns = 0
+				}
+				perRound[k] = append(perRound[k], ns)
 				if old := results[k]; round == 0 || r.err != nil || (old.err == nil && r.nsOp < old.nsOp) {
 					results[k] = r
 				}
@@ -145,7 +152,7 @@ func main() {
 	out := os.Stdout
 	fmt.Fprintf(out, "`cd bench && go run ./ratelimit`: %s, %s/%s, GOMAXPROCS=%d, benchtime %s, best of %d interleaved rounds, redis-server on loopback\n\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), *benchtime, *rounds)
-	table(out, results)
+	table(out, results, perRound)
 	memory(out, *memKeys)
 	fmt.Fprintf(out, "\ntotal run time %s\n", time.Since(start).Round(time.Second))
 }
@@ -199,7 +206,9 @@ func measure(e *env, w workload, c contender) result {
 	return r
 }
 
-func table(out io.Writer, rs []result) {
+// table prints the results. perRound[i] holds every round's ns/op of
+// rs[i], for the target lines' round-by-round ratios.
+func table(out io.Writer, rs []result, perRound [][]float64) {
 	best := map[string]result{} // workload|kind -> fastest peer
 	for _, r := range rs {
 		k := r.w + "|" + kind(r.c)
@@ -243,22 +252,38 @@ func table(out io.Writer, rs []result) {
 		fmt.Fprintf(out, "- %s, %s: best peer %s is %.2f× our time (>1 means we are faster)\n",
 			r.w, r.c.name, b.c.name, b.nsOp/r.nsOp)
 	}
-	for _, r := range rs {
+	for i, r := range rs {
 		if r.c.name == "go-redis/redis_rate/v10" && strings.HasPrefix(r.w, "5 tiers") {
-			for _, o := range rs {
+			for j, o := range rs {
 				if o.c.ours && o.c.redis && o.w == r.w && o.err == nil && r.err == nil {
-					fmt.Fprintf(out, "- target Redis 5 tiers ≥ 3× redis_rate: %.2f× → %s\n", r.nsOp/o.nsOp, verdict(r.nsOp/o.nsOp >= 3))
+					fmt.Fprintf(out, "- target Redis 5 tiers ≥ 3× redis_rate: %.2f× → %s (round by round: %s)\n",
+						r.nsOp/o.nsOp, verdict(r.nsOp/o.nsOp >= 3), roundRatios(perRound[i], perRound[j]))
 				}
 			}
 		}
 	}
-	for _, r := range rs {
+	for i, r := range rs {
 		if r.c.ours && !r.c.redis && strings.HasPrefix(r.w, "hot key") && r.err == nil {
 			if b, ok := best[r.w+"|memory"]; ok {
-				fmt.Fprintf(out, "- target Memory hot key within 1.5× of the fastest in-memory peer: %.2f× → %s\n", r.nsOp/b.nsOp, verdict(r.nsOp/b.nsOp <= 1.5))
+				bi := slices.IndexFunc(rs, func(x result) bool { return x.w == b.w && x.c.name == b.c.name })
+				fmt.Fprintf(out, "- target Memory hot key within 1.5× of the fastest in-memory peer: %.2f× → %s (round by round: %s)\n",
+					r.nsOp/b.nsOp, verdict(r.nsOp/b.nsOp <= 1.5), roundRatios(perRound[i], perRound[bi]))
 			}
 		}
 	}
+}
+
+// roundRatios lists num/den round by round: each pair was measured within
+// seconds of each other, so their spread shows how much of a ratio taken
+// from the separate bests is the machine's noise.
+func roundRatios(num, den []float64) string {
+	var parts []string
+	for i := range min(len(num), len(den)) {
+		if num[i] > 0 && den[i] > 0 {
+			parts = append(parts, fmt.Sprintf("%.2f×", num[i]/den[i]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func kind(c contender) string {
