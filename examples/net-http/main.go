@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"html/template"
 	"log"
 	"log/slog"
@@ -29,47 +28,31 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/formguard/formguard/examples/internal/exampleapp"
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/captcha/widget"
 	"github.com/formguard/formguard/mailer"
 )
 
-// config is the example's settings, from flags and the environment.
-type config struct {
-	Addr   string // listen address; http://Addr is the origin posts must come from
-	Domain string // the site's domain: From, MAIL FROM and DKIM d= are on it
-	To     string // the contact form's recipient
-	Data   string // data folder: dkim.pem, outbox/ and (file transport) sent/
-	SMTP   string // relay host:port; empty: write .eml files to Data/sent
-	// SMTP AUTH, from the environment only (flags show up in ps).
-	SMTPUser, SMTPPassword string
-}
+// config is the example's settings (examples/internal/exampleapp, shared
+// with the other example).
+type config = exampleapp.Config
+
+// The mail side is the same for every router: DKIM key made on first run,
+// durable directory outbox, SMTP or .eml files (see exampleapp).
+var (
+	newMailer     = exampleapp.NewMailer
+	deliveryError = exampleapp.DeliveryError
+)
 
 func main() {
-	var cfg config
-	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address ($ADDR)")
-	flag.StringVar(&cfg.Domain, "domain", "example.test", "the site's mail domain (From, MAIL FROM, DKIM d=)")
-	flag.StringVar(&cfg.To, "to", "", "contact form recipient (default support@DOMAIN)")
-	flag.StringVar(&cfg.Data, "data", "var/net-http", "data folder: DKIM key, outbox, sent .eml files")
-	flag.StringVar(&cfg.SMTP, "smtp", os.Getenv("FORMGUARD_SMTP_ADDR"), "SMTP relay host:port ($FORMGUARD_SMTP_ADDR); empty: the file transport")
-	flag.Parse()
-	if cfg.To == "" {
-		cfg.To = "support@" + cfg.Domain
-	}
-	cfg.SMTPUser, cfg.SMTPPassword = os.Getenv("FORMGUARD_SMTP_USERNAME"), os.Getenv("FORMGUARD_SMTP_PASSWORD")
+	cfg := exampleapp.Flags("var/net-http")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // run serves until ctx ends, then lets in-flight posts finish queueing

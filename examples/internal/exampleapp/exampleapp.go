@@ -1,8 +1,12 @@
-package main
+// Package exampleapp is what the net/http and gin examples share: their
+// settings (flags and environment) and the mail side, which does not depend
+// on the router. It is an example's code, not an API.
+package exampleapp
 
 import (
 	"crypto"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -16,17 +20,49 @@ import (
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
-// This file is the same as examples/net-http/mail.go: the mail side does
-// not depend on the router.
+// Config is an example's settings, from flags and the environment.
+type Config struct {
+	Addr   string // listen address; http://Addr is the origin posts must come from
+	Domain string // the site's domain: From, MAIL FROM and DKIM d= are on it
+	To     string // the contact form's recipient
+	Data   string // data folder: dkim.pem, outbox/ and (file transport) sent/
+	SMTP   string // relay host:port; empty: write .eml files to Data/sent
+	// SMTP AUTH, from the environment only (flags show up in ps).
+	SMTPUser, SMTPPassword string
+}
+
+// Flags parses the command line into a Config; data is the default data
+// folder.
+func Flags(data string) Config {
+	var cfg Config
+	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address ($ADDR)")
+	flag.StringVar(&cfg.Domain, "domain", "example.test", "the site's mail domain (From, MAIL FROM, DKIM d=)")
+	flag.StringVar(&cfg.To, "to", "", "contact form recipient (default support@DOMAIN)")
+	flag.StringVar(&cfg.Data, "data", data, "data folder: DKIM key, outbox, sent .eml files")
+	flag.StringVar(&cfg.SMTP, "smtp", os.Getenv("FORMGUARD_SMTP_ADDR"), "SMTP relay host:port ($FORMGUARD_SMTP_ADDR); empty: the file transport")
+	flag.Parse()
+	if cfg.To == "" {
+		cfg.To = "support@" + cfg.Domain
+	}
+	cfg.SMTPUser, cfg.SMTPPassword = os.Getenv("FORMGUARD_SMTP_USERNAME"), os.Getenv("FORMGUARD_SMTP_PASSWORD")
+	return cfg
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 // dkimSelector names the DKIM key in DNS: s1._domainkey.<domain>.
 const dkimSelector = "s1"
 
-// newMailer opens everything under cfg.Data: the DKIM key (made on first
+// NewMailer opens everything under cfg.Data: the DKIM key (made on first
 // run), the durable outbox, and the transport: SMTP to cfg.SMTP, or .eml
 // files in Data/sent when no relay is given. The Mailer owns and closes
 // the outbox and transport.
-func newMailer(cfg config, log *slog.Logger) (*mailer.Mailer, error) {
+func NewMailer(cfg Config, log *slog.Logger) (*mailer.Mailer, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
@@ -124,11 +160,11 @@ var errOutbox = &guard.Error{
 	RetryAfter: 30 * time.Second,
 }
 
-// deliveryError maps a Deliver error to the answer. A submission the mailer
+// DeliveryError maps a Deliver error to the answer. A submission the mailer
 // refuses to build is a bug (the guard accepted it), so 500 internal;
 // anything else means the outbox could not take the mail: 503. The cause
 // goes to the log, never to the client.
-func deliveryError(err error) *guard.Error {
+func DeliveryError(err error) *guard.Error {
 	if errors.Is(err, mailer.ErrSubmission) || errors.Is(err, mailer.ErrPolicy) {
 		return guard.AsError(err) // guard.ErrInternal carrying err
 	}
