@@ -44,6 +44,8 @@ type Guard struct {
 	macs      sync.Pool // *keyedHash, keyed with keySecret
 	rules     sync.Pool // *[8]ratelimit.Rule, see limit
 	esc       escalation
+
+	clientKeys clientKeyCache
 }
 
 // keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
@@ -156,9 +158,15 @@ func (g *Guard) ClientIP(r *http.Request) (netip.Addr, error) { return g.ips.Cli
 // ClientKey is the hashed rate-limit key of a client (its IPv4 address or
 // IPv6 /64), as used in logs, stores and captcha.Request.
 func (g *Guard) ClientKey(ip netip.Addr) string {
+	b := Bucket(ip)
+	if key, ok := g.clientKeys.get(b); ok {
+		return key
+	}
 	k := g.macs.Get().(*keyedHash)
-	k.buf = Bucket(ip).AppendTo(append(k.buf[:0], "ip\x00"...))
-	return g.finish(k)
+	k.buf = b.AppendTo(append(k.buf[:0], "ip\x00"...))
+	var out [24]byte
+	g.sum(k, &out)
+	return g.clientKeys.put(b, &out)
 }
 
 // hashKey is a keyed hash, so stores and logs never see IPs or addresses.
@@ -169,14 +177,20 @@ func (g *Guard) hashKey(tier, v string) string {
 }
 
 func (g *Guard) finish(k *keyedHash) string {
+	var out [24]byte
+	g.sum(k, &out)
+	return string(out[:])
+}
+
+// sum writes the hex of the first 96 bits of k's HMAC of k.buf to out and
+// returns k to the pool.
+func (g *Guard) sum(k *keyedHash, out *[24]byte) {
 	k.h.Reset()
 	k.h.Write(k.buf)
-	var out [24]byte
 	hex.Encode(out[:], k.h.Sum(k.sum[:0])[:12])
 	if cap(k.buf) <= 1024 {
 		g.macs.Put(k)
 	}
-	return string(out[:])
 }
 
 func normaliseOrigin(o string) (string, bool) {

@@ -93,7 +93,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	h := w.Header()
 	retry := retrySeconds(e.RetryAfter)
 	if retry > 0 {
-		h[headerRetryAfter] = []string{strconv.Itoa(retry)}
+		var buf [20]byte
+		s := strconv.AppendInt(buf[:0], int64(retry), 10)
+		// The rate-limit headers usually carry this very value already.
+		if v := h[headerRetryAfter]; len(v) != 1 || v[0] != string(s) {
+			h[headerRetryAfter] = []string{string(s)}
+		}
 	}
 	if WantsJSON(r) {
 		v := new([3]string) // one allocation for the three values
