@@ -46,10 +46,11 @@ type Config struct {
 	// Outbox is the durable queue (required): outbox.NewDir or
 	// outbox.NewRedis. The Mailer owns it and closes it in Close.
 	Outbox outbox.Queue
-	// Workers is the number of delivery goroutines; each signs the
-	// message it delivers, so this is also how many cores signing can use.
-	// Zero value: outbox.DefaultConcurrency or GOMAXPROCS, whichever is
-	// larger.
+	// Workers is the number of delivery goroutines. Each signs the message
+	// it delivers (about 1 ms of CPU for RSA-2048), then waits on the relay
+	// and on the outbox's fsync, so it takes several per core to keep the
+	// cores signing. Zero value: outbox.DefaultConcurrency or 4×GOMAXPROCS,
+	// whichever is larger.
 	Workers int
 	// MaxPending bounds the messages this Mailer queued that no worker has
 	// started to deliver yet: once that many wait, Deliver (and

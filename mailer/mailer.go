@@ -128,7 +128,7 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	workers := cfg.Workers
 	if workers == 0 {
-		workers = max(outbox.DefaultConcurrency, runtime.GOMAXPROCS(0))
+		workers = max(outbox.DefaultConcurrency, 4*runtime.GOMAXPROCS(0))
 	}
 	w, err := outbox.NewWorker(outbox.WorkerConfig{
 		Queue: cfg.Outbox, Handler: m.send, Concurrency: workers,

@@ -504,6 +504,7 @@ func TestNewValidates(t *testing.T) {
 		{"no transport", func(c *Config) { c.Transport = nil }, "Transport"},
 		{"no outbox", func(c *Config) { c.Outbox = nil }, "Outbox"},
 		{"template without text", func(c *Config) { c.Templates = map[string]Template{"x": {}} }, "Text is required"},
+		{"negative MaxPending", func(c *Config) { c.MaxPending = -1 }, "MaxPending"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
