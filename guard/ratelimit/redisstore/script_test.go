@@ -2,7 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +85,66 @@ func TestRepeats(t *testing.T) {
 		if got := repeats(tt.keys); got != tt.want {
 			t.Errorf("repeats(%q) = %v, want %v", tt.keys, got, tt.want)
 		}
+	}
+}
+
+// TestStoredTATFormat: buckets are written as 8-byte doubles, and a decimal
+// TAT left by an older version is read as what it says (an upgrade keeps
+// every budget), by both scripts.
+func TestStoredTATFormat(t *testing.T) {
+	r := testutil.StartRedis(t)
+	c := newClient(t, r)
+	ctx := context.Background()
+	for _, general := range []bool{false, true} {
+		name := "unique script"
+		if general {
+			name = "general script"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, Config{Client: c, Prefix: strings.ReplaceAll(name, " ", "-")})
+			if general {
+				s.allowUnique = s.allow
+			}
+			rule := ratelimit.Rule{Tier: ratelimit.TierSender, Key: "s", Limit: lim("3/h")}
+			key := s.ruleKey(&rule)
+			d, err := s.Allow(ctx, []ratelimit.Rule{rule})
+			if err != nil || !d.Allowed || d.Remaining != 2 {
+				t.Fatalf("first decision %+v %v", d, err)
+			}
+			raw, err := c.Get(ctx, key).Bytes()
+			if err != nil || len(raw) != 8 {
+				t.Fatalf("stored TAT %q %v, want 8 bytes", raw, err)
+			}
+			us, _, _ := decodeTAT(raw)
+			// Rewrite it as an older version would have: a decimal.
+			ttl := c.PTTL(ctx, key).Val()
+			if err := c.Set(ctx, key, strconv.FormatFloat(us, 'g', 17, 64), ttl).Err(); err != nil {
+				t.Fatal(err)
+			}
+			d, err = s.Allow(ctx, []ratelimit.Rule{rule})
+			if err != nil || !d.Allowed || d.Remaining != 1 {
+				t.Fatalf("after a decimal TAT: %+v %v, want remaining 1 (the earlier event counted)", d, err)
+			}
+			if raw, _ := c.Get(ctx, key).Bytes(); len(raw) != 8 {
+				t.Errorf("rewritten TAT %q, want 8 bytes again", raw)
+			}
+		})
+	}
+}
+
+func TestAppendLimit(t *testing.T) {
+	b := appendLimit(nil, lim("3/10s"))
+	if len(b) != 16 {
+		t.Fatalf("len %d, want 16", len(b))
+	}
+	period := math.Float64frombits(binary.LittleEndian.Uint64(b[:8]))
+	step := math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	if period != 10e6 || step != 10e6/3.0 {
+		t.Errorf("period %v step %v, want 1e7 and 1e7/3", period, step)
+	}
+	// A sub-microsecond period still counts as one microsecond, as before.
+	b = appendLimit(nil, ratelimit.Limit{Count: 2, Period: time.Nanosecond})
+	if p := math.Float64frombits(binary.LittleEndian.Uint64(b[:8])); p != 1 {
+		t.Errorf("sub-µs period packed as %v, want 1", p)
 	}
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -120,9 +121,6 @@ type Store struct {
 	mem        *ratelimit.Memory // FailoverMemory only
 
 	allow, allowUnique, penalize script
-
-	limits   atomic.Pointer[map[ratelimit.Limit]limitArgs] // copy on write, see argsFor
-	limitsMu sync.Mutex
 
 	down      atomic.Bool
 	nextProbe atomic.Int64 // Unix ns
@@ -347,9 +345,9 @@ func (s *Store) degradedAllow(ctx context.Context, rules []ratelimit.Rule, cause
 	return d, nil
 }
 
-// call is one decision's scratch space, pooled: the key bytes, the key
-// and argument slices handed to go-redis (which copies them into its own
-// command) and the rule index of each bucket key.
+// call is one decision's scratch space, pooled: the key and limit bytes,
+// the key and argument slices handed to go-redis (which copies them into
+// its own command) and the rule index of each bucket key.
 type call struct {
 	buf  []byte
 	ends []int
@@ -360,71 +358,40 @@ type call struct {
 
 var calls = sync.Pool{New: func() any { return new(call) }}
 
-// limitArgs are a limit's script arguments (Count, Period in µs), boxed
-// once: limits come from configuration, so a handful of them serve every
-// decision, and boxing two integers per rule per call was a third of a
-// decision's allocations.
-type limitArgs struct{ count, period any }
-
-// maxCachedLimits bounds the limit cache; past it arguments are boxed per
-// call (correct, just slower).
-const maxCachedLimits = 256
-
-func (s *Store) argsFor(l ratelimit.Limit) limitArgs {
-	if m := s.limits.Load(); m != nil {
-		if a, ok := (*m)[l]; ok {
-			return a
-		}
-	}
-	a := limitArgs{l.Count, max(1, l.Period.Microseconds())}
-	s.limitsMu.Lock()
-	defer s.limitsMu.Unlock()
-	old := s.limits.Load()
-	if old != nil && len(*old) >= maxCachedLimits {
-		return a
-	}
-	m := make(map[ratelimit.Limit]limitArgs, 1+lenOf(old))
-	if old != nil {
-		for k, v := range *old {
-			m[k] = v
-		}
-	}
-	m[l] = a
-	s.limits.Store(&m)
-	return a
-}
-
-func lenOf(m *map[ratelimit.Limit]limitArgs) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
+// appendLimit appends l as the scripts read it (see allowHead): Period and
+// the emission interval in µs, as little-endian doubles. Go and Lua divide
+// the same doubles the same way (IEEE 754), so the interval is the one the
+// script computed itself before it was sent.
+func appendLimit(dst []byte, l ratelimit.Limit) []byte {
+	period := float64(max(1, l.Period.Microseconds()))
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(period))
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(period/float64(l.Count)))
 }
 
 func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelimit.Decision, error) {
 	c := calls.Get().(*call)
 	defer calls.Put(c)
-	c.buf, c.ends, c.idx = c.buf[:0], c.ends[:0], c.idx[:0]
-	c.args = append(c.args[:0], 0)
-	// Every key is appended to one buffer and becomes a substring of one
-	// string: one allocation for all of a decision's keys.
+	c.buf, c.ends, c.idx, c.args = c.buf[:0], c.ends[:0], c.idx[:0], c.args[:0]
+	// Every key, then the packed limits, is appended to one buffer and
+	// becomes a substring of one string: one allocation for all of a
+	// decision's keys and arguments.
 	for i := range rules {
 		r := &rules[i]
 		if !r.Limit.IsZero() {
 			c.buf = s.appendRuleKey(c.buf, r)
 			c.ends = append(c.ends, len(c.buf))
-			a := s.argsFor(r.Limit)
-			c.args = append(c.args, a.count, a.period)
 			c.idx = append(c.idx, i)
 		}
 	}
-	c.args[0] = len(c.idx)
 	for i := range rules {
 		if rules[i].Tier == ratelimit.TierIP {
 			c.buf = s.appendBanUntilKey(c.buf, rules[i].Key)
 			c.ends = append(c.ends, len(c.buf))
-			c.args = append(c.args, i)
 		}
+	}
+	keysEnd := len(c.buf)
+	for _, i := range c.idx {
+		c.buf = appendLimit(c.buf, rules[i].Limit)
 	}
 	all := string(c.buf)
 	c.keys = c.keys[:0]
@@ -432,6 +399,12 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 	for _, end := range c.ends {
 		c.keys = append(c.keys, all[start:end])
 		start = end
+	}
+	c.args = append(c.args, all[keysEnd:])
+	for i := range rules {
+		if rules[i].Tier == ratelimit.TierIP {
+			c.args = append(c.args, i)
+		}
 	}
 	sc := &s.allowUnique
 	if repeats(c.keys[:len(c.idx)]) {
@@ -441,6 +414,7 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 	v, err := sc.run(rctx, s.c, c.keys, c.args...)
 	cancel()
 	clear(c.args) // drop references to boxed values until the next use
+	clear(c.keys)
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}

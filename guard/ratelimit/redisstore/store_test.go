@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -78,12 +80,16 @@ func shiftTime(t *testing.T, c *redis.Client, prefix string, d time.Duration) {
 			}
 			continue
 		}
-		v, err := c.Get(ctx, k).Float64()
+		raw, err := c.Get(ctx, k).Bytes()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		v, packed, err := decodeTAT(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
 		}
 		ttl, err := c.PTTL(ctx, k).Result()
 		if err != nil {
@@ -93,8 +99,27 @@ func shiftTime(t *testing.T, c *redis.Client, prefix string, d time.Duration) {
 			c.Del(ctx, k)
 			continue
 		}
-		c.Set(ctx, k, strconv.FormatFloat(v-us, 'f', -1, 64), ttl)
+		// Write it back in the format it was found in.
+		var out any = strconv.FormatFloat(v-us, 'f', -1, 64)
+		if packed {
+			out = encodeTAT(v - us)
+		}
+		c.Set(ctx, k, out, ttl)
 	}
+}
+
+// decodeTAT reads a stored TAT: 8 bytes, a little-endian double (the
+// scripts' struct.pack('<d')), or a decimal (older versions).
+func decodeTAT(raw []byte) (us float64, packed bool, err error) {
+	if len(raw) == 8 {
+		return math.Float64frombits(binary.LittleEndian.Uint64(raw)), true, nil
+	}
+	us, err = strconv.ParseFloat(string(raw), 64)
+	return us, false, err
+}
+
+func encodeTAT(us float64) []byte {
+	return binary.LittleEndian.AppendUint64(nil, math.Float64bits(us))
 }
 
 // near reports whether got is want less at most the wall time a test step
