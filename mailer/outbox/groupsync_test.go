@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,5 +174,29 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		runtime.Gosched()
+	}
+}
+
+// An Enqueue returns only after its record and the directory entry of the
+// segment holding it are durable: the first append to a new segment
+// fsyncs queue/ before the record is written and fsynced.
+func TestDirEnqueueSyncsSegmentEntryFirst(t *testing.T) {
+	now := t0
+	d := openDir(t, t.TempDir(), &now)
+	defer d.Close()
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	d.queueSync.sync = func(p string) error { note("dir"); return syncDir(p) }
+	d.log.sync = func(f *os.File) error { note("record"); return f.Sync() }
+	for i := range 2 {
+		if err := d.Enqueue(context.Background(), msg(i)); err != nil {
+			t.Fatal(err)
+		}
+		note("returned")
+	}
+	want := []string{"dir", "record", "returned", "record", "returned"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
 	}
 }
