@@ -148,3 +148,22 @@ func TestAppendLimit(t *testing.T) {
 		t.Errorf("sub-µs period packed as %v, want 1", p)
 	}
 }
+
+// TestBanOnlyDecision: a TierIP rule without a limit still carries the ban,
+// so the script runs with no bucket at all (an empty packed-limits argument).
+func TestBanOnlyDecision(t *testing.T) {
+	r := testutil.StartRedis(t)
+	s := newStore(t, Config{Client: newClient(t, r), Ban: ratelimit.BanPolicy{Threshold: 1, Base: time.Minute}})
+	ctx := context.Background()
+	rules := []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "ip"}}
+	if d, err := s.Allow(ctx, rules); err != nil || !d.Allowed || d.Tightest != -1 {
+		t.Fatalf("before any offence: %+v %v", d, err)
+	}
+	if _, err := s.Penalize(ctx, "ip"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Allow(ctx, rules)
+	if err != nil || d.Allowed || !d.Banned || d.Rule != 0 || !near(d.RetryAfter, time.Minute) {
+		t.Fatalf("banned: %+v %v", d, err)
+	}
+}
