@@ -531,11 +531,15 @@ func readBody(r *http.Request, max int64) ([]byte, *Error) {
 
 // fields applies the sender lock, field rules, recipients and content rules.
 func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
+	// A field choosing a sender or recipient is reported (and penalised)
+	// whatever else the post got wrong and wherever it came in the body.
+	for _, k := range vals.names {
+		if !p.allowed[k] && senderKeys[foldKey(k)] {
+			return nil, ErrForbiddenField.withq("field ", truncate(k, 64), " would choose a sender or recipient")
+		}
+	}
 	for i, k := range vals.names {
 		if !p.allowed[k] {
-			if senderKeys[foldKey(k)] {
-				return nil, ErrForbiddenField.withq("field ", truncate(k, 64), " would choose a sender or recipient")
-			}
 			return nil, ErrUnknownField.withq("field ", truncate(k, 64), "")
 		}
 		if v := vals.vals[i]; len(v) > 1 && k != p.names.To {
