@@ -11,8 +11,9 @@
 //     no field by which a visitor could choose a sender or extra recipient
 //  4. honeypot (answered like success, nothing delivered)
 //  5. field rules: lengths, one bare address for Reply-To, no line breaks,
-//     control characters or encoded words in single-line fields (checked
-//     directly; a test holds them to the validator/v10 tags they replaced)
+//     control characters or encoded words in single-line fields
+//     (validator/v10 struct tags with formguard's own rules; a test holds
+//     them to a hand-written reference)
 //  6. recipients: from configuration for contact forms; at most
 //     MaxRecipients visitor addresses for share forms, never truncated
 //  7. content rules: link count, shared URL on the site, same-site redirects

@@ -1,82 +1,120 @@
 package guard
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-playground/validator/v10"
 )
 
-// input is the parsed submission's standard fields and the form's limits.
+// input is the parsed submission as validator/v10 sees it: struct tags
+// name each field's rules, in order, and the Max* fields carry the form's
+// limits so one cached struct description serves every form (the runes
+// rule reads its limit from the named sibling field).
+//
+// The fields are unexported on purpose (WithPrivateFieldValidation):
+// validator boxes every exported field into an interface to look for its
+// Valuer interface, one allocation per field per request; unexported fields
+// are read through reflect alone.
 type input struct {
-	name, email, subject, message, url      string
+	name    string `validate:"utf8,singleline,runes=maxName"`
+	email   string `validate:"utf8,singleline,mailbox"`
+	subject string `validate:"utf8,singleline,runes=maxSubject"`
+	message string `validate:"utf8,multiline,runes=maxMessage"`
+	url     string `validate:"utf8,singleline,runes=maxURL"`
+
 	maxName, maxSubject, maxMessage, maxURL int
 	emailRequired                           bool
 }
 
 const maxURLLength = 2048
 
-// validate applies the field rules, fields in the order name, email,
-// subject, message, url and each field's rules in order, and reports the
-// first failure:
-//
-//	name, subject, url: valid UTF-8, SingleLine, at most max runes
-//	email:              valid UTF-8, SingleLine, one bare address (ParseAddress), required if emailRequired
-//	message:            valid UTF-8, safeText (multi-line), at most max runes
-//
-// These are the rules (and the error for each) that validator/v10 applied
-// through struct tags until the tags became the cost of a cheap request;
-// TestValidateMatchesValidator keeps the two in step, rule by rule.
-func validate(in *input, names FieldNames) *Error {
-	if e := singleLineField(in.name, names.Name, in.maxName); e != nil {
-		return e
-	}
-	if e := emailField(in.email, names.Email, in.emailRequired); e != nil {
-		return e
-	}
-	if e := singleLineField(in.subject, names.Subject, in.maxSubject); e != nil {
-		return e
-	}
-	if !utf8.ValidString(in.message) {
-		return errNotUTF8(names.Message)
-	}
-	if !safeText(in.message) {
-		return ErrInvalidField.withq("field ", names.Message, " failed multiline")
-	}
-	if !maxRunes(in.message, in.maxMessage) {
-		return ErrInvalidField.withq("field ", names.Message, " is too long")
-	}
-	return singleLineField(in.url, names.URL, in.maxURL)
-}
+// fieldValidator is shared by every Guard: a validator.Validate caches
+// struct descriptions and is safe for concurrent use.
+var fieldValidator = newValidator()
 
-func singleLineField(v, field string, max int) *Error {
-	if !utf8.ValidString(v) {
-		return errNotUTF8(field)
-	}
-	if !SingleLine(v) {
-		return errNotSingleLine(field)
-	}
-	if !maxRunes(v, max) {
-		return ErrInvalidField.withq("field ", field, " is too long")
-	}
-	return nil
-}
-
-func emailField(v, field string, required bool) *Error {
-	if !utf8.ValidString(v) {
-		return errNotUTF8(field)
-	}
-	if !SingleLine(v) {
-		return errNotSingleLine(field)
-	}
-	if v == "" {
-		if required {
-			return ErrInvalidEmail.withq("field ", field, " is required")
+// newValidator builds the validator with formguard's rules:
+//
+//	utf8        valid UTF-8
+//	singleline  SingleLine: no control, line break, separator or encoded word
+//	multiline   safeText: line breaks and tabs, no other control
+//	runes=F     at most the sibling int field F's value in runes
+//	mailbox     one bare address (ParseAddress); empty only when the sibling
+//	            emailRequired is false
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithPrivateFieldValidation())
+	must := func(tag string, fn validator.Func) {
+		if err := v.RegisterValidation(tag, fn, true); err != nil {
+			panic(err) // only on a programming error in this file
 		}
+	}
+	must("utf8", func(fl validator.FieldLevel) bool { return utf8.ValidString(fl.Field().String()) })
+	must("singleline", func(fl validator.FieldLevel) bool { return SingleLine(fl.Field().String()) })
+	must("multiline", func(fl validator.FieldLevel) bool { return safeText(fl.Field().String()) })
+	must("runes", func(fl validator.FieldLevel) bool {
+		max := fl.Parent().FieldByName(fl.Param())
+		if max.Kind() != reflect.Int {
+			return false
+		}
+		return maxRunes(fl.Field().String(), int(max.Int()))
+	})
+	must("mailbox", func(fl validator.FieldLevel) bool {
+		s := fl.Field().String()
+		if s == "" {
+			return !fl.Parent().FieldByName("emailRequired").Bool()
+		}
+		_, err := ParseAddress(s)
+		return err == nil
+	})
+	return v
+}
+
+// validate runs validator/v10 over in and maps the first failure (fields
+// in declaration order, each field's rules in tag order) to a typed error
+// naming the form's field.
+func validate(in *input, names FieldNames) *Error {
+	err := fieldValidator.Struct(in)
+	if err == nil {
 		return nil
 	}
-	if _, err := ParseAddress(v); err != nil {
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) || len(ves) == 0 {
+		return ErrInternal.with(err)
+	}
+	fe := ves[0]
+	var field string
+	switch fe.StructField() {
+	case "name":
+		field = names.Name
+	case "email":
+		field = names.Email
+	case "subject":
+		field = names.Subject
+	case "message":
+		field = names.Message
+	case "url":
+		field = names.URL
+	default:
+		return ErrInternal.with(err)
+	}
+	switch fe.Tag() {
+	case "utf8":
+		return errNotUTF8(field)
+	case "singleline":
+		return errNotSingleLine(field)
+	case "multiline":
+		return ErrInvalidField.withq("field ", field, " failed multiline")
+	case "runes":
+		return ErrInvalidField.withq("field ", field, " is too long")
+	case "mailbox":
+		if fe.Value() == "" {
+			return ErrInvalidEmail.withq("field ", field, " is required")
+		}
 		return ErrInvalidEmail.withq("field ", field, " is not a bare address")
 	}
-	return nil
+	return ErrInternal.with(err)
 }
 
 func errNotUTF8(field string) *Error {
