@@ -24,6 +24,7 @@ import (
 type Mailer struct {
 	domain, site, from, bounce string
 	dkim                       DKIM
+	signOnDeliver              bool
 	sealer                     *sealer // nil when unsigned
 	policy                     *Policy
 	templates                  map[string]Template
@@ -81,7 +82,7 @@ func New(cfg Config) (*Mailer, error) {
 		return nil, fmt.Errorf("mailer: Config.Bounce %q is not on the organisational domain %s (SPF would not align)",
 			m.bounce, orgDomain(domain))
 	}
-	m.dkim = cfg.DKIM
+	m.dkim, m.signOnDeliver = cfg.DKIM, cfg.SignOnDeliver
 	if err := m.dkim.validate(); err != nil {
 		return nil, err
 	}
@@ -166,14 +167,15 @@ func (m *Mailer) Policy() *Policy { return m.policy }
 // Policy and returns once they are durably queued (not yet sent). A share
 // submission with three recipients queues three messages, atomically.
 //
-// The messages are queued unsigned (and sealed, see RuleSeal): the
-// delivery worker DKIM-signs each one right before sending it, so the
-// request path never pays for a signature, signing runs on the worker pool,
-// and the signature's t= is the time the message left. Everything that can
-// refuse a message except the signature itself (the alignment lock, the
-// submission checks) runs here, before queueing.
+// Unless Config.SignOnDeliver is set, the messages are queued unsigned
+// (and sealed, see RuleSeal): the delivery worker DKIM-signs each one right
+// before sending it, so the request path never pays for a signature,
+// signing runs on the worker pool, and the signature's t= is the time the
+// message left. Everything that can refuse a message except the signature
+// itself (the alignment lock, the submission checks) runs here, before
+// queueing.
 func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
-	msgs, err := m.compose(s, false)
+	msgs, err := m.compose(s, m.signOnDeliver)
 	if err != nil {
 		return err
 	}
@@ -183,7 +185,7 @@ func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
 // DeliverMsg queues a hand-built message after ComposeMsg's checks; like
 // Deliver, it is signed by the worker.
 func (m *Mailer) DeliverMsg(ctx context.Context, msg *mail.Msg) error {
-	om, err := m.composeMsg(msg, false)
+	om, err := m.composeMsg(msg, m.signOnDeliver)
 	if err != nil {
 		return err
 	}

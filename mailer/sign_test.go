@@ -255,3 +255,32 @@ func TestMaxPendingBoundsBacklog(t *testing.T) {
 		<-sending
 	}
 }
+
+// With SignOnDeliver the queued message is already signed (as older
+// versions queued it, so their workers accept it during a rolling
+// upgrade), and the worker sends it as it is.
+func TestSignOnDeliverQueuesSigned(t *testing.T) {
+	relay := newSink(t, "")
+	key := loadKey(t, "rsa2048.pkcs8.pem")
+	f := newFixture(t, "", smtpTo(t, relay.Addr), key, func(c *Config) { c.SignOnDeliver = true })
+	ctx := context.Background()
+	if err := f.m.Deliver(ctx, contact("sub-1")); err != nil {
+		t.Fatal(err)
+	}
+	q := f.queued(t)
+	if len(q) != 1 || !hasSignature(q[0].Raw) {
+		t.Fatal("SignOnDeliver: the queued message is not signed")
+	}
+	// What an older version's worker checks: the full Policy, signature
+	// included.
+	if err := f.m.Policy().Check(Envelope{From: q[0].From, To: q[0].To}, q[0].Raw); err != nil {
+		t.Fatalf("queued message fails the Policy an older worker applies: %v", err)
+	}
+	f.clock.Add(time.Hour)
+	f.m.Flush(ctx)
+	r := relay.wait(1)[0]
+	verifyDKIM(t, r.Data, key.Public())
+	if got := sigTime(t, r.Data); !got.Equal(t0) {
+		t.Fatalf("t= %v, want the queue time %v (signed once, at Deliver)", got, t0)
+	}
+}
