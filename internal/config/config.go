@@ -2,6 +2,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/formguard/formguard/guard/ratelimit"
 )
 
 // Defaults, as named constants so that the README configuration reference and the code
@@ -40,6 +42,10 @@ const (
 	// share form that mails fifty strangers per post is a relay.
 	MaxShareRecipients = 10
 )
+
+// DefaultCaptchaVerify is the service-wide cap on third-party siteverify
+// calls: 20 a second, bursting to 20.
+var DefaultCaptchaVerify = ratelimit.Limit{Count: 20, Period: time.Second}
 
 // Mail transports.
 const (
@@ -154,6 +160,14 @@ type GlobalLimits struct {
 	// (RedisFallback decides what happens then). Default
 	// DefaultRedisTimeout.
 	RedisTimeout time.Duration `yaml:"redis_timeout"`
+	// CaptchaVerify caps calls to third-party siteverify endpoints across
+	// the service (a token bucket of Count, refilled over Period): a flood
+	// of garbage tokens must not become a flood of outgoing calls spending
+	// the provider quota. A verification waits up to a second for its
+	// turn, then fails closed (503 captcha_unavailable). Default
+	// DefaultCaptchaVerify. The built-in proof-of-work is local and not
+	// capped.
+	CaptchaVerify Limit `yaml:"captcha_verify"`
 }
 
 // Mail configures how mail is built and delivered.

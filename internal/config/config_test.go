@@ -207,6 +207,7 @@ func TestInvalid(t *testing.T) {
 		{"bad trusted proxy", minimal + "trusted_proxies: [\"10.0.0.0/33\"]\n", nil, "trusted_proxies[0]"},
 		{"bad redis url", minimal + "redis_url: http://x\n", nil, "redis_url: scheme must be"},
 		{"redis timeout over 10s", minimal + "limits: {redis_timeout: 1m}\n", nil, "limits.redis_timeout: must be between"},
+		{"zero captcha verify rate names its line", minimal + "limits: {captcha_verify: 0/s}\n", nil, "line 8: ratelimit: bad limit"},
 		{"negative redis timeout", minimal + "limits: {redis_timeout: -1s}\n", nil, "limits.redis_timeout: must be between"},
 		{"bad log level", minimal + "log: {level: loud}\n", nil, "log.level"},
 		{"negative timeout", minimal + "http: {read_timeout: -1s}\n", nil, "http.read_timeout: must not be negative"},

@@ -92,6 +92,9 @@ func (c *Config) applyDefaults() {
 	if c.Limits.Global.IsZero() {
 		c.Limits.Global.Limit = guard.DefaultGlobal
 	}
+	if c.Limits.CaptchaVerify.IsZero() {
+		c.Limits.CaptchaVerify.Limit = DefaultCaptchaVerify
+	}
 	if c.Limits.RedisTimeout == 0 {
 		c.Limits.RedisTimeout = DefaultRedisTimeout
 	}

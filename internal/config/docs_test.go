@@ -90,6 +90,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"http.shutdown_timeout":    "20s",
 		"limits.global":            guard.DefaultGlobal.String(),
 		"limits.redis_timeout":     DefaultRedisTimeout.String(),
+		"limits.captcha_verify":    DefaultCaptchaVerify.String(),
 		"limits.per_ip":            guard.DefaultPerIP.String(),
 		"limits.per_sender":        guard.DefaultPerSender.String(),
 		"limits.per_recipient":     guard.DefaultPerRecipient.String(),

@@ -65,6 +65,9 @@ func (c *Config) validate(p *problems) {
 	if !c.Limits.Global.IsZero() && c.Limits.Global.Count <= 0 {
 		p.add("limits.global", "must be positive")
 	}
+	if !c.Limits.CaptchaVerify.IsZero() && c.Limits.CaptchaVerify.Count <= 0 {
+		p.add("limits.captcha_verify", "must be positive")
+	}
 	if c.Limits.RedisTimeout < 0 || c.Limits.RedisTimeout > 10*time.Second {
 		p.add("limits.redis_timeout", "must be between 1ms and 10s")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/internal/config"
+	"golang.org/x/time/rate"
 )
 
 // DeriveKey derives a 32-byte key for one purpose from a master secret
@@ -60,6 +61,13 @@ func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
 		return nil, err
 	}
 	out := &Captchas{Verifiers: map[string]captcha.Verifier{}, PoW: map[string]*captcha.PoW{}, Tokens: map[string]*captcha.FormToken{}}
+	// One bucket for every third-party verifier of the service: see
+	// limits.captcha_verify.
+	lv := cfg.Limits.CaptchaVerify.Limit
+	if lv.IsZero() {
+		lv = config.DefaultCaptchaVerify
+	}
+	siteverify := rate.NewLimiter(rate.Limit(float64(lv.Count)/lv.Period.Seconds()), lv.Count)
 	for _, name := range cfg.FormNames() {
 		if ft := cfg.Forms[name].FormToken; ft != nil {
 			tok, err := captcha.NewFormToken(captcha.FormTokenConfig{
@@ -115,6 +123,9 @@ func BuildCaptchas(cfg *config.Config, d CaptchaDeps) (*Captchas, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("server: form %s: %w", name, err)
+		}
+		if cc.Provider != config.ProviderPoW {
+			v = captcha.Throttle(v, siteverify, 0)
 		}
 		out.Verifiers[name] = v
 	}

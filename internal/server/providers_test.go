@@ -111,3 +111,38 @@ func TestThirdPartyCaptchas(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteverifyRateCap: limits.captcha_verify caps the calls the service
+// makes to a provider, across forms; a verification over the cap fails
+// closed without reaching the provider.
+func TestSiteverifyRateCap(t *testing.T) {
+	sv := startSiteverify(t, "", 0)
+	t.Setenv("FG_TEST_CAPTCHA_SECRET", "s3cret")
+	cfg := strings.Replace(testConfig, "forms:\n", "captcha: {provider: turnstile, site_key: sk-1, secret_env: FG_TEST_CAPTCHA_SECRET, verify_url: \""+sv.URL+"\"}\nlimits: {captcha_verify: 2/h}\nforms:\n", 1)
+	ts := newTestServerEnv(t, cfg)
+	post := func(token string) string {
+		return form("department", "support", "name", "Ada", "email", "ada@example.org", "message", "Hi", "cf-turnstile-response", token)
+	}
+	for i, s := range []struct {
+		token  string
+		status int
+		code   string
+	}{
+		{"good", 200, ""},
+		{"bad", 403, "captcha_invalid"},
+		{"good-but-over-the-cap", 503, "captcha_unavailable"},
+		{"", 400, "captcha_missing"}, // no token: refused locally, cap or not
+	} {
+		resp := ts.do(t, req{path: "/f/contact", body: post(s.token), header: jsonAccept})
+		b := body(t, resp)
+		if resp.StatusCode != s.status || (s.code != "" && !strings.Contains(b, `"code":"`+s.code+`"`)) {
+			t.Errorf("post %d (%q): %d %s, want %d %s", i, s.token, resp.StatusCode, b, s.status, s.code)
+		}
+	}
+	sv.mu.Lock()
+	n := len(sv.requests)
+	sv.mu.Unlock()
+	if n != 2 {
+		t.Errorf("provider asked %d times, want 2: the cap is 2 an hour", n)
+	}
+}
