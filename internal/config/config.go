@@ -187,7 +187,7 @@ type Mail struct {
 	// Retry shapes the outbox's retries of temporary delivery failures.
 	Retry Retry `yaml:"retry"`
 	// Workers is the number of delivery goroutines. Default
-	// outbox.DefaultConcurrency.
+	// DefaultWorkers(): 4 per CPU, at least 4, at most 64.
 	Workers int `yaml:"workers"`
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"runtime"
 	"sort"
 
 	"github.com/formguard/formguard/guard"
@@ -68,7 +69,7 @@ func (c *Config) applyDefaults() {
 	zeroDur(&c.Mail.Retry.MaxDelay, outbox.DefaultMaxDelay)
 	zeroDur(&c.Mail.Retry.MaxAge, outbox.DefaultMaxAge)
 	if c.Mail.Workers == 0 {
-		c.Mail.Workers = outbox.DefaultConcurrency
+		c.Mail.Workers = DefaultWorkers()
 	}
 	if c.HTTP.MaxHeaderBytes == 0 {
 		c.HTTP.MaxHeaderBytes = d.HTTP.MaxHeaderBytes
@@ -217,4 +218,12 @@ func (c *Config) GlobalLimit() ratelimit.Limit {
 		}
 	}
 	return g
+}
+
+// DefaultWorkers is mail.workers' default: four delivery goroutines per
+// CPU, at least outbox.DefaultConcurrency and at most 64. A worker spends
+// most of its time waiting on the relay and on fsync, and signs (RSA: about
+// 1 ms of CPU) only in between, so several per core keep every core signing.
+func DefaultWorkers() int {
+	return min(64, max(outbox.DefaultConcurrency, 4*runtime.GOMAXPROCS(0)))
 }

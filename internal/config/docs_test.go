@@ -101,7 +101,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"mail.retry.base_delay":    "30s",
 		"mail.retry.max_delay":     "1h",
 		"mail.retry.max_age":       "72h",
-		"mail.workers":             "4",
+		"mail.workers":             "4×CPUs",
 		"form_token.max_age":       "2h",
 	} {
 		t.Run(key, func(t *testing.T) {

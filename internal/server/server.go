@@ -15,7 +15,7 @@ import (
 
 // Defaults.
 const (
-	// DefaultDeliverTimeout bounds building, signing and durably queueing
+	// DefaultDeliverTimeout bounds building, checking and durably queueing
 	// one submission's mail. The hand-over is not cancelled when the client
 	// goes away, so a queued message is never half-written.
 	DefaultDeliverTimeout = 10 * time.Second
