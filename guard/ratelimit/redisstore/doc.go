@@ -17,6 +17,21 @@
 // both mean a full bucket. This is the token bucket of ratelimit.Memory
 // expressed in one number per key.
 //
+// # Refusal cache
+//
+// A refusal tells the store more than one answer: the refusing bucket
+// admits nothing before a known instant T, and no process's activity can
+// bring T closer (GCRA only moves a TAT later, and a refusal consumes
+// nothing); a ban's end only moves later too. So the store remembers, per
+// bucket or ban key, refusals Redis gave (and bans Penalize set), and
+// refuses later decisions naming that key locally, with no round trip,
+// until min(T, remembered + RefusalHorizon). The horizon (default 5s) is
+// the longest a manual reset or unban on Redis goes unseen; the cache holds
+// at most RefusalMaxKeys entries and remembers no more past that. A local
+// refusal carries the fields Redis gave for the same keys; when several
+// rules of a call refuse and only some are remembered, Rule names the
+// first remembered one and RetryAfter the longest remembered wait.
+//
 // # Redis Cluster
 //
 // All keys of one decision must live in one hash slot for the script to

@@ -17,8 +17,10 @@ import (
 func TestParityWithMemory(t *testing.T) {
 	r := testutil.StartRedis(t)
 	c := newClient(t, r)
-	rs := newStore(t, Config{Client: c, Prefix: "parity"})
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// The Redis store's clock (its refusal cache's) moves with Redis's
+	// shifted one.
+	rs := newStore(t, Config{Client: c, Prefix: "parity", Now: func() time.Time { return now }})
 	mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

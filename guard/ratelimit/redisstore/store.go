@@ -99,8 +99,20 @@ type Config struct {
 	OnFallback func(active bool)
 	// Ban is the escalating-ban policy; the zero value is the default.
 	Ban ratelimit.BanPolicy
-	// Now is the clock for probe scheduling and the fallback store; the
-	// limits on Redis use Redis's clock. nil means time.Now.
+	// RefusalHorizon is how long, at most, the store answers a decision
+	// from a refusal Redis gave earlier (a bucket empty until T, a ban in
+	// force until T) without asking Redis again; entries are trusted until
+	// min(T, remembered + RefusalHorizon). It is the longest a manual reset
+	// or unban on Redis can go unseen by this process. 0 means
+	// DefaultRefusalHorizon; negative turns the refusal cache off. See
+	// docs/ratelimit.md.
+	RefusalHorizon time.Duration
+	// RefusalMaxKeys caps the refusals remembered; past it no more are
+	// remembered until some expire. 0 means DefaultRefusalMaxKeys.
+	RefusalMaxKeys int
+	// Now is the clock for probe scheduling, the refusal cache and the
+	// fallback store; the limits on Redis use Redis's clock. nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -119,6 +131,8 @@ type Store struct {
 	banArgs    []any
 	now        func() time.Time
 	mem        *ratelimit.Memory // FailoverMemory only
+	refused    *refusals         // nil when RefusalHorizon < 0
+	epoch      time.Time         // origin of the refusal cache's clock
 
 	allow, allowUnique, penalize script
 
@@ -156,6 +170,8 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%w: FallbackFactor %d is negative", ErrBadConfig, cfg.FallbackFactor)
 	case cfg.ProbeInterval < 0:
 		return nil, fmt.Errorf("%w: ProbeInterval %s is negative", ErrBadConfig, cfg.ProbeInterval)
+	case cfg.RefusalMaxKeys < 0:
+		return nil, fmt.Errorf("%w: RefusalMaxKeys %d is negative", ErrBadConfig, cfg.RefusalMaxKeys)
 	case cfg.Failure != FailClosed && cfg.Failure != FailoverMemory:
 		return nil, fmt.Errorf("%w: unknown Failure %s", ErrBadConfig, cfg.Failure)
 	}
@@ -181,6 +197,10 @@ func New(cfg Config) (*Store, error) {
 	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.epoch = s.now()
+	if cfg.RefusalHorizon >= 0 {
+		s.refused = newRefusals(cmp(cfg.RefusalHorizon, DefaultRefusalHorizon), cmp(cfg.RefusalMaxKeys, DefaultRefusalMaxKeys))
 	}
 	if cfg.Failure == FailoverMemory {
 		s.mem, err = ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.FallbackMaxKeys, Now: s.now, Ban: ban})
@@ -249,7 +269,10 @@ func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.De
 	if !s.tryRedis() {
 		return s.degradedAllow(ctx, rules, errors.New("waiting for the next probe"))
 	}
-	d, err := s.allowRedis(ctx, rules)
+	d, cached, err := s.allowRedis(ctx, rules)
+	if cached { // refused from the refusal cache: says nothing about Redis
+		return d, nil
+	}
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: says nothing about Redis
 			return ratelimit.Decision{}, fmt.Errorf("redisstore: %w", ctx.Err())
@@ -269,6 +292,7 @@ func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error)
 	if s.tryRedis() {
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
 		record, until := s.banKeys(key)
+		sent := s.clock()
 		v, err := s.penalize.run(rctx, s.c, []string{record, until}, s.banArgs...)
 		cancel()
 		if err == nil {
@@ -277,7 +301,15 @@ func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error)
 				return 0, fmt.Errorf("%w: %T", ErrBadReply, v)
 			}
 			s.markUp()
-			return time.Duration(us) * time.Microsecond, nil
+			ban := time.Duration(us) * time.Microsecond
+			if ban > 0 && s.refused != nil {
+				// Measured from before the call was sent, the ban ends no
+				// later than on Redis's clock (less its last µs, for the
+				// fraction TIME drops).
+				end := sent + int64(ban-time.Microsecond)
+				s.refused.put(until, end, end, sent)
+			}
+			return ban, nil
 		}
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("redisstore: %w", ctx.Err())
@@ -354,6 +386,7 @@ type call struct {
 	keys []string
 	args []any
 	idx  []int
+	bans []int // rule index of each ban-until key
 }
 
 var calls = sync.Pool{New: func() any { return new(call) }}
@@ -368,10 +401,12 @@ func appendLimit(dst []byte, l ratelimit.Limit) []byte {
 	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(period/float64(l.Count)))
 }
 
-func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelimit.Decision, error) {
+// allowRedis decides rules on Redis in one round trip, or, when cached is
+// true, from the refusal cache without one.
+func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (d ratelimit.Decision, cached bool, err error) {
 	c := calls.Get().(*call)
 	defer calls.Put(c)
-	c.buf, c.ends, c.idx, c.args = c.buf[:0], c.ends[:0], c.idx[:0], c.args[:0]
+	c.buf, c.ends, c.idx, c.args, c.bans = c.buf[:0], c.ends[:0], c.idx[:0], c.args[:0], c.bans[:0]
 	// Every key, then the packed limits, is appended to one buffer and
 	// becomes a substring of one string: one allocation for all of a
 	// decision's keys and arguments.
@@ -387,6 +422,16 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 		if rules[i].Tier == ratelimit.TierIP {
 			c.buf = s.appendBanUntilKey(c.buf, rules[i].Key)
 			c.ends = append(c.ends, len(c.buf))
+			c.bans = append(c.bans, i)
+		}
+	}
+	var sent int64
+	// A probe while degraded must reach Redis, so it skips the cache.
+	useCache := s.refused != nil && !s.down.Load()
+	if useCache {
+		sent = s.clock()
+		if d, ok := s.cachedRefusal(c, sent); ok {
+			return d, true, nil
 		}
 	}
 	keysEnd := len(c.buf)
@@ -416,9 +461,13 @@ func (s *Store) allowRedis(ctx context.Context, rules []ratelimit.Rule) (ratelim
 	clear(c.args) // drop references to boxed values until the next use
 	clear(c.keys)
 	if err != nil {
-		return ratelimit.Decision{}, err
+		return ratelimit.Decision{}, false, err
 	}
-	return decode(v, rules, c.idx)
+	d, err = decode(v, rules, c.idx)
+	if err == nil && !d.Allowed && useCache {
+		s.remember(v, c, all, rules, sent)
+	}
+	return d, false, err
 }
 
 // repeats reports whether any key is listed twice (a decision has a

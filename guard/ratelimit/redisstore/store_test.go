@@ -194,10 +194,14 @@ func TestGCRAScenarios(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := "gcra" + strconv.Itoa(i)
-			s := newStore(t, Config{Client: c, Prefix: prefix})
+			// The store's clock moves with Redis's shifted one, so the
+			// refusal cache sees the same time pass.
+			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			s := newStore(t, Config{Client: c, Prefix: prefix, Now: clk.Now})
 			for j, st := range tt.steps {
 				if st.shift > 0 {
 					shiftTime(t, c, prefix, st.shift)
+					clk.Add(st.shift)
 				}
 				rules := tt.rules
 				if st.only != nil {
@@ -505,8 +509,11 @@ func TestTimeoutFailsClosed(t *testing.T) {
 func TestBansSharedAcrossStores(t *testing.T) {
 	r := testutil.StartRedis(t)
 	policy := ratelimit.BanPolicy{Threshold: 2, Window: 10 * time.Minute, Base: time.Minute, Max: 4 * time.Minute}
-	a := newStore(t, Config{Client: newClient(t, r), Ban: policy})
-	b := newStore(t, Config{Client: newClient(t, r), Ban: policy})
+	// Both stores' clocks move with Redis's shifted one, so their refusal
+	// caches see the same time pass.
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := newStore(t, Config{Client: newClient(t, r), Ban: policy, Now: clk.Now})
+	b := newStore(t, Config{Client: newClient(t, r), Ban: policy, Now: clk.Now})
 	ctx := context.Background()
 	rules := []ratelimit.Rule{
 		{Tier: ratelimit.TierGlobal, Key: "all", Limit: lim("100/h")},
@@ -530,15 +537,18 @@ func TestBansSharedAcrossStores(t *testing.T) {
 		t.Fatalf("global after ban refusal: %+v %v", d, err)
 	}
 	shiftTime(t, newClient(t, r), DefaultPrefix, time.Minute)
+	clk.Add(time.Minute)
 	if d, err := b.Allow(ctx, rules); err != nil || !d.Allowed {
 		t.Fatalf("after the ban: %+v %v", d, err)
 	}
 	pen(b, 0)
 	pen(a, 2*time.Minute)
 	shiftTime(t, newClient(t, r), DefaultPrefix, 2*time.Minute)
+	clk.Add(2 * time.Minute)
 	pen(a, 0)
 	pen(b, 4*time.Minute)
 	shiftTime(t, newClient(t, r), DefaultPrefix, 4*time.Minute)
+	clk.Add(4 * time.Minute)
 	pen(a, 0)
 	pen(b, 4*time.Minute) // capped at Max
 }
@@ -568,6 +578,8 @@ func TestNewValidates(t *testing.T) {
 		{"negative fallback factor", Config{Client: c, FallbackFactor: -1}, ErrBadConfig},
 		{"negative probe interval", Config{Client: c, ProbeInterval: -1}, ErrBadConfig},
 		{"unknown failure policy", Config{Client: c, Failure: 7}, ErrBadConfig},
+		{"negative refusal cache bound", Config{Client: c, RefusalMaxKeys: -1}, ErrBadConfig},
+		{"refusal cache off", Config{Client: c, RefusalHorizon: -1}, nil},
 		{"bad ban policy", Config{Client: c, Ban: ratelimit.BanPolicy{Window: -1}}, ratelimit.ErrBadBanPolicy},
 		{"minimal config", Config{Client: c}, nil},
 		{"failover config", Config{Client: c, Failure: FailoverMemory, Prefix: "site-1.forms"}, nil},
