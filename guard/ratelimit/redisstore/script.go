@@ -143,8 +143,11 @@ end
 return reply
 `
 
-// penalizeSrc records one offence against a ban key and returns the ban in
-// force (µs, 0 when none). It mirrors ratelimit's in-memory ban logic.
+// penalizeSrc records n offences against a ban key, one after another at
+// one instant, and returns the ban in force after each (µs, 0 when none).
+// It mirrors ratelimit's in-memory ban logic; n > 1 is what n calls at
+// the same instant would do, in one round trip (concurrent Penalize calls
+// for one key are coalesced, see penalize.go).
 //
 // KEYS[1]  ban record, a hash: c offences in window, w window start,
 //
@@ -154,29 +157,34 @@ return reply
 //
 //	ban is in force, so allowSrc reads it in the same MGET as the buckets
 //
-// ARGV     Threshold, Window µs, Base µs, Max µs
+// ARGV     Threshold, Window µs, Base µs, Max µs, n
 const penalizeSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local thr, win, base, mx = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local n = tonumber(ARGV[5]) or 1
 local v = redis.call('HMGET', KEYS[1], 'c', 'w', 'l', 'u')
 local c, w, l, u = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
 
-if c > 0 and now - w >= win then c = 0 end
-if c == 0 then w = now end
-c = c + 1
-if l > 0 and now >= u + mx then l = 0 end
-if c >= thr then
-  l = l + 1
-  c = 0
-  local d = base
-  local i = 1
-  while i < l and d < mx do
-    d = d * 2
-    i = i + 1
+local out = {}
+for k = 1, n do
+  if c > 0 and now - w >= win then c = 0 end
+  if c == 0 then w = now end
+  c = c + 1
+  if l > 0 and now >= u + mx then l = 0 end
+  if c >= thr then
+    l = l + 1
+    c = 0
+    local d = base
+    local i = 1
+    while i < l and d < mx do
+      d = d * 2
+      i = i + 1
+    end
+    if d > mx then d = mx end
+    if now + d > u then u = now + d end
   end
-  if d > mx then d = mx end
-  if now + d > u then u = now + d end
+  if u > now then out[k] = u - now else out[k] = 0 end
 end
 
 local keep = u + mx
@@ -185,7 +193,6 @@ redis.call('HSET', KEYS[1], 'c', c, 'w', string.format('%.17g', w), 'l', l, 'u',
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((keep - now) / 1000)))
 if u > now then
   redis.call('SET', KEYS[2], string.format('%.17g', u), 'PX', math.max(1, math.ceil((u - now) / 1000)))
-  return u - now
 end
-return 0
+return out
 `

@@ -131,8 +131,10 @@ type Store struct {
 	banArgs    []any
 	now        func() time.Time
 	mem        *ratelimit.Memory // FailoverMemory only
-	refused    *refusals         // nil when RefusalHorizon < 0
-	epoch      time.Time         // origin of the refusal cache's clock
+	penMu      sync.Mutex
+	pens       map[string]*penaltyLine // keys with a Penalize in flight
+	refused    *refusals               // nil when RefusalHorizon < 0
+	epoch      time.Time               // origin of the refusal cache's clock
 
 	allow, allowUnique, penalize script
 
@@ -193,6 +195,7 @@ func New(cfg Config) (*Store, error) {
 		allow:       newScript(allowSrc),
 		allowUnique: newScript(allowUniqueSrc),
 		penalize:    newScript(penalizeSrc),
+		pens:        make(map[string]*penaltyLine),
 	}
 	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
 	if s.now == nil {
@@ -284,32 +287,20 @@ func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.De
 	return d, nil
 }
 
-// Penalize implements ratelimit.Banner in one EVALSHA.
+// Penalize implements ratelimit.Banner in one EVALSHA, shared with the
+// other calls for the same key that arrive while one is in flight.
 func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("redisstore: %w", err)
 	}
 	if s.tryRedis() {
-		rctx, cancel := context.WithTimeout(ctx, s.timeout)
-		record, until := s.banKeys(key)
-		sent := s.clock()
-		v, err := s.penalize.run(rctx, s.c, []string{record, until}, s.banArgs...)
-		cancel()
+		ban, err := s.penalizeRedis(ctx, key)
 		if err == nil {
-			us, ok := v.(int64)
-			if !ok {
-				return 0, fmt.Errorf("%w: %T", ErrBadReply, v)
-			}
 			s.markUp()
-			ban := time.Duration(us) * time.Microsecond
-			if ban > 0 && s.refused != nil {
-				// Measured from before the call was sent, the ban ends no
-				// later than on Redis's clock (less its last µs, for the
-				// fraction TIME drops).
-				end := sent + int64(ban-time.Microsecond)
-				s.refused.put(until, end, end, sent)
-			}
 			return ban, nil
+		}
+		if errors.Is(err, ErrBadReply) {
+			return 0, err
 		}
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("redisstore: %w", ctx.Err())
