@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/formguard/formguard/examples/internal/exampletest"
 	"io"
 	"log/slog"
 	"net"
@@ -21,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/formguard/formguard/guard"
@@ -249,46 +249,13 @@ func TestKeyKeptAcrossRestarts(t *testing.T) {
 	}
 }
 
-// loggedRecord finds the DKIM TXT record in the example's JSON log, as an
-// operator would read it.
-func loggedRecord(t *testing.T, logs string) (name, txt string) {
-	t.Helper()
-	for _, line := range strings.Split(logs, "\n") {
-		var rec struct {
-			Msg     string `json:"msg"`
-			DNSName string `json:"dns_name"`
-			DNSTXT  string `json:"dns_txt"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "DKIM key") {
-			return rec.DNSName, rec.DNSTXT
-		}
-	}
-	t.Fatalf("no DKIM record logged:\n%s", logs)
-	return "", ""
-}
+// The shared helpers (examples/internal/exampletest).
+var (
+	loggedRecord = exampletest.LoggedRecord
+	verifyDKIM   = exampletest.VerifyDKIM
+)
 
-// verifyDKIM checks raw's one signature with emersion/go-msgauth, serving
-// the record name → txt as DNS would.
-func verifyDKIM(t *testing.T, raw []byte, domain, name, txt string) {
-	t.Helper()
-	vs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{
-		LookupTXT: func(q string) ([]string, error) {
-			if q != name {
-				return nil, &net.DNSError{Err: "no such host", Name: q, IsNotFound: true}
-			}
-			return []string{txt}, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != domain {
-		for _, v := range vs {
-			t.Errorf("signature d=%s: %v", v.Domain, v.Err)
-		}
-		t.Fatalf("want one valid signature by %s, got %d:\n%s", domain, len(vs), raw)
-	}
-}
+type syncBuffer = exampletest.SyncBuffer
 
 func parse(t *testing.T, raw []byte) *netmail.Message {
 	t.Helper()
@@ -412,24 +379,6 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) Reset()        { s.m = received{} }
 func (s *session) Logout() error { return nil }
-
-// syncBuffer is a bytes.Buffer safe for the mailer's goroutines to log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestRunStopsCleanly: run starts the mailer and server, and when its
 // context ends it shuts down and releases the outbox for the next start.
