@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"strings"
@@ -317,4 +318,44 @@ func TestSMTPPoolLimits(t *testing.T) {
 			t.Fatal("send after Close succeeded")
 		}
 	})
+}
+
+// A refused RCPT among several fails the whole message before any
+// content is sent, and the connection stays in sync for the next one
+// (pipelined or not).
+func TestSMTPMultiRecipientRefusal(t *testing.T) {
+	relay := newSink(t, "")
+	relay.reject = func(stage string, n int) error {
+		if stage == "rcpt" && n == 2 {
+			return &smtpError550
+		}
+		return nil
+	}
+	s := smtpTo(t, relay.Addr)
+	defer s.Close()
+	env := Envelope{From: testEnv.From, To: []string{"a@x.example", "b@x.example", "c@x.example"}}
+	err := s.Send(context.Background(), env, testRaw(0))
+	if IsTemporary(err) || SMTPCode(err) != 550 {
+		t.Fatalf("err = %v", err)
+	}
+	var d *DeliveryError
+	if !errors.As(err, &d) || d.Op != "rcpt" {
+		t.Fatalf("err = %#v, want op rcpt", err)
+	}
+	relay.mu.Lock()
+	relay.reject = nil
+	n := len(relay.msgs)
+	relay.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d messages delivered after a refused RCPT", n)
+	}
+	if err := s.Send(context.Background(), env, testRaw(1)); err != nil {
+		t.Fatal(err)
+	}
+	relay.mu.Lock()
+	n = len(relay.msgs)
+	relay.mu.Unlock()
+	if n != 1 || relay.conns.Load() != 1 {
+		t.Fatalf("messages = %d, connections = %d", n, relay.conns.Load())
+	}
 }
