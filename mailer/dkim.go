@@ -101,12 +101,19 @@ func (d *DKIM) sign(domain string, now func() time.Time, raw []byte) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("mailer: DKIM signing: %w", err)
 	}
-	out := make([]byte, 0, len(sig)+len(raw)+8)
+	if d.Canonicalization == Relaxed {
+		if len(raw) > 0 && (raw[0] == ' ' || raw[0] == '\t') {
+			// raw's first line would continue the field: refold the
+			// whole (the Policy refuses such a message afterwards).
+			return refoldSignature(append(append([]byte(nil), sig...), raw...)), nil
+		}
+		// The field ends where raw begins, so it is refolded alone and
+		// the message copied once.
+		sig = string(refoldSignature([]byte(sig)))
+	}
+	out := make([]byte, 0, len(sig)+len(raw))
 	out = append(out, sig...)
 	out = append(out, raw...)
-	if d.Canonicalization == Relaxed {
-		out = refoldSignature(out)
-	}
 	return out, nil
 }
 

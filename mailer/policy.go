@@ -197,6 +197,42 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 	return nil
 }
 
+// checkAddedSignature is Check on signed = a DKIM-Signature field followed
+// by raw, a message that has just passed check(env, raw,
+// false). Those bytes need not be parsed again: raw does not begin with
+// whitespace (its header would not have parsed), so the prepended field
+// cannot swallow a line of raw, and the header of signed is that field plus
+// raw's header, in which every rule but the signature's already held, with
+// no DKIM-Signature and From on Domain. What remains is the rule on
+// signatures, applied to the one field, which must parse alone and be
+// exactly one DKIM-Signature.
+func (p *Policy) checkAddedSignature(signed, raw []byte) error {
+	n := len(signed) - len(raw)
+	if n <= 2 || !bytes.HasSuffix(signed[:n], []byte("\r\n")) || !bytes.Equal(signed[n:], raw) {
+		return violation(RuleDKIM, "no DKIM signature field before the message")
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	buf.Write(signed[:n])
+	buf.WriteString("\r\n")
+	hdr, err := readHeader(buf.Bytes())
+	if err != nil {
+		return violation(RuleMalformed, "%v", err)
+	}
+	sigs := hdr.Values("Dkim-Signature")
+	if len(hdr) != 1 || len(sigs) != 1 {
+		return violation(RuleDKIM, "%d DKIM signatures, want 1", len(sigs))
+	}
+	tags := dkimTags(sigs[0])
+	if domain := strings.ToLower(p.Domain); !strings.EqualFold(tags["d"], domain) {
+		return violation(RuleDKIM, "DKIM d=%q does not match From domain %s", tags["d"], domain)
+	}
+	if p.Selector != "" && tags["s"] != p.Selector {
+		return violation(RuleDKIM, "DKIM s=%q is not selector %q", tags["s"], p.Selector)
+	}
+	return nil
+}
+
 // readHeader parses the header block of raw (RFC 5322 2.2), which must end
 // with an empty line.
 func readHeader(raw []byte) (textproto.MIMEHeader, error) {
