@@ -1,6 +1,8 @@
 package mailer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -419,12 +421,7 @@ func pipelined(pc *pooledConn, env Envelope, raw []byte) (string, error) {
 			return "data", err
 		}
 	}
-	dw := t.DotWriter()
-	if _, err := dw.Write(raw); err != nil {
-		dw.Close()
-		return "write", err
-	}
-	if err := dw.Close(); err != nil {
+	if err := writeDot(w, raw); err != nil {
 		return "write", err
 	}
 	// After the final dot the relay decides; a lost reply here leaves the
@@ -436,6 +433,63 @@ func pipelined(pc *pooledConn, env Envelope, raw []byte) (string, error) {
 		return "data-end", err
 	}
 	return "", nil
+}
+
+// States of writeDot, as in net/textproto's dotWriter.
+const (
+	dotBegin = iota
+	dotBeginLine
+	dotData
+	dotCR
+)
+
+// writeDot writes raw as DATA content followed by the final dot and
+// flushes: exactly the bytes net/textproto's DotWriter would write (a
+// leading "." doubled, RFC 5321 4.5.2; a bare LF sent as CRLF; a final CRLF
+// added when missing), but in runs between line ends instead of one
+// WriteByte per byte.
+func writeDot(w *bufio.Writer, raw []byte) error {
+	state := dotBegin
+	for len(raw) > 0 {
+		switch state {
+		case dotBegin, dotBeginLine:
+			if raw[0] == '.' {
+				w.WriteByte('.')
+			}
+		case dotCR:
+			state = dotData
+			if raw[0] == '\n' {
+				state = dotBeginLine
+			}
+			w.WriteByte(raw[0])
+			raw = raw[1:]
+			continue
+		}
+		state = dotData
+		i := bytes.IndexAny(raw, "\r\n")
+		if i < 0 {
+			w.Write(raw)
+			break
+		}
+		w.Write(raw[:i])
+		if raw[i] == '\r' {
+			state = dotCR
+		} else {
+			w.WriteByte('\r')
+			state = dotBeginLine
+		}
+		w.WriteByte(raw[i])
+		raw = raw[i+1:]
+	}
+	switch state {
+	case dotBegin, dotData:
+		w.WriteString("\r\n.\r\n")
+	case dotCR:
+		w.WriteString("\n.\r\n")
+	case dotBeginLine:
+		w.WriteString(".\r\n")
+	}
+	return w.Flush()
 }
 
 // isReply reports whether err is an SMTP reply from the relay (4yz/5yz),
