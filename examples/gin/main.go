@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"log"
 	"log/slog"
 	"net/http"
@@ -139,21 +138,5 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer g.Close()
 	srv := &http.Server{Addr: cfg.Addr, Handler: newRouter(g, pow, m), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
-	select {
-	case err = <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return exampleapp.Serve(ctx, srv, cfg)
 }

@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"html/template"
 	"log"
 	"log/slog"
@@ -77,24 +76,7 @@ func run(ctx context.Context, cfg config) error {
 		WriteTimeout:      20 * time.Second, // covers deliverTimeout
 		MaxHeaderBytes:    16 << 10,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
-	select {
-	case err = <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	slog.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return exampleapp.Serve(ctx, srv, cfg)
 }
 
 // deliverTimeout bounds building and durably queueing one post's mail.

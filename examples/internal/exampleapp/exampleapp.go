@@ -4,6 +4,7 @@
 package exampleapp
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"flag"
@@ -171,4 +172,28 @@ func DeliveryError(err error) *guard.Error {
 	e := *errOutbox
 	e.Cause = err
 	return &e
+}
+
+// Serve runs srv until ctx ends, then shuts it down gracefully: in-flight
+// posts finish queueing (up to 15 s) before Serve returns, so the caller's
+// deferred Mailer.Close comes after the last Deliver.
+func Serve(ctx context.Context, srv *http.Server, cfg Config) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
