@@ -57,6 +57,13 @@ func ParseAddress(s string) (string, error) {
 	if !isDotAtom(local) {
 		return "", errAddrSyntax
 	}
+	// '%', '=' and '?' are atext, but a local part holding a percent-encoded
+	// CR, LF or NUL or an RFC 2047 encoded word is what SingleLine refuses
+	// everywhere else: a decoding layer downstream could turn it into a
+	// header break, and no real mailbox needs it.
+	if !SingleLine(local) {
+		return "", errAddrSyntax
+	}
 	d, err := normaliseDomain(domain)
 	if err != nil {
 		return "", err

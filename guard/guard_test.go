@@ -226,6 +226,8 @@ func TestPolicy(t *testing.T) {
 			}
 		}},
 		{name: "share recipient with a display name is refused", form: "share", req: req{body: form("to", `"Bob" <bob@example.org>`, "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient with a percent-encoded NUL in its local part is refused", form: "share", req: req{body: form("to", "bob%00@example.org", "url", "https://example.test/")}, code: "header_injection"},
+		{name: "share recipient with an encoded word as its local part is refused", form: "share", req: req{body: form("to", "=?utf-8?q?bob?=@example.org", "url", "https://example.test/")}, code: "header_injection"},
 		{name: "share recipient in group syntax is refused", form: "share", req: req{body: form("to", "friends: a@x.test, b@x.test;", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "semicolon-separated recipients are refused", form: "share", req: req{body: form("to", "a@x.test;b@x.test", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "recipient with a newline is refused", form: "share", req: req{body: form("to", "a@x.test\nb@x.test", "url", "https://example.test/")}, code: "header_injection"},
