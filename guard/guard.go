@@ -790,11 +790,25 @@ func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub
 // penalize reports an abusive request to the store's ban list, if it keeps
 // one. It is the one store call made for a locally rejected request, and
 // only for rejections that no legitimate browser produces.
+//
+// The answer to the request never depends on the ban, so a store whose
+// Penalize is a round trip (ratelimit.AsyncBanner) records it in the
+// background; the store makes the client's next request wait for it.
 func (g *Guard) penalize(ctx context.Context, clientKey string) {
 	if g.banner == nil {
 		return
 	}
-	if ban, err := g.banner.Penalize(ctx, clientKey); err != nil {
+	if a, ok := g.banner.(ratelimit.AsyncBanner); ok {
+		ctx = context.WithoutCancel(ctx)
+		a.PenalizeAsync(ctx, clientKey, func(ban time.Duration, err error) { g.logBan(ctx, clientKey, ban, err) })
+		return
+	}
+	ban, err := g.banner.Penalize(ctx, clientKey)
+	g.logBan(ctx, clientKey, ban, err)
+}
+
+func (g *Guard) logBan(ctx context.Context, clientKey string, ban time.Duration, err error) {
+	if err != nil {
 		g.logLine(ctx, slog.LevelWarn, "formguard ban store error", slog.String("client", clientKey), slog.Any("err", err))
 	} else if ban > 0 {
 		g.logLine(ctx, slog.LevelInfo, "formguard client banned", slog.String("client", clientKey), slog.String("for", ban.String()))

@@ -154,3 +154,21 @@ type Banner interface {
 	// Repeat offences within the store's window ban for growing durations.
 	Penalize(ctx context.Context, key string) (time.Duration, error)
 }
+
+// AsyncBanner is a Banner whose Penalize costs a network round trip. The
+// answer to an offending request never depends on the ban it earns (the
+// request is refused, or answered as a success for a honeypot, either
+// way), so the caller need not wait for the round trip: PenalizeAsync
+// records the offence in the background and calls done, when not nil,
+// with what Penalize would have returned.
+//
+// Ordering is kept where it matters: a later Allow whose TierIP rule has
+// the same key waits for that key's offences still in flight, so a
+// client's next request sees every ban its earlier requests earned, as if
+// Penalize had been called synchronously. When too many offences are in
+// flight, PenalizeAsync records the offence before returning
+// (backpressure: offences are never dropped).
+type AsyncBanner interface {
+	Banner
+	PenalizeAsync(ctx context.Context, key string, done func(ban time.Duration, err error))
+}

@@ -134,7 +134,13 @@ type Store struct {
 	penMu      sync.Mutex
 	pens       map[string]*penaltyLine // keys with a Penalize in flight
 	refused    *refusals               // nil when RefusalHorizon < 0
-	epoch      time.Time               // origin of the refusal cache's clock
+	bgMu       sync.Mutex
+	pending    map[string]*pendingOffences // keys with PenalizeAsync offences in flight
+	npending   atomic.Int64                // offences in flight, all keys
+	bgSlots    chan struct{}               // bounds offences in flight
+	bg         sync.WaitGroup
+	bgClosed   bool
+	epoch      time.Time // origin of the refusal cache's clock
 
 	allow, allowUnique, penalize script
 
@@ -146,6 +152,8 @@ type Store struct {
 var (
 	_ ratelimit.Store  = (*Store)(nil)
 	_ ratelimit.Banner = (*Store)(nil)
+
+	_ ratelimit.AsyncBanner = (*Store)(nil)
 )
 
 // New validates cfg and returns a store. It does not need Redis to be up:
@@ -196,6 +204,8 @@ func New(cfg Config) (*Store, error) {
 		allowUnique: newScript(allowUniqueSrc),
 		penalize:    newScript(penalizeSrc),
 		pens:        make(map[string]*penaltyLine),
+		pending:     make(map[string]*pendingOffences),
+		bgSlots:     make(chan struct{}, DefaultMaxAsyncPenalties),
 	}
 	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
 	if s.now == nil {
@@ -248,9 +258,12 @@ func checkPrefix(p string) error {
 	return nil
 }
 
-// Close releases the fallback store. It does not close Client.
+// Close waits for the offences handed to PenalizeAsync to be recorded
+// (each bounded by Timeout), then releases the fallback store. It does not
+// close Client, which must stay open until Close returns.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.drainOffences()
 		if s.mem != nil {
 			_ = s.mem.Close()
 		}
@@ -268,6 +281,9 @@ func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.De
 	}
 	if !needsRedis(rules) {
 		return ratelimit.Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+	}
+	if err := s.awaitOffences(ctx, rules); err != nil {
+		return ratelimit.Decision{}, err
 	}
 	if !s.tryRedis() {
 		return s.degradedAllow(ctx, rules, errors.New("waiting for the next probe"))
