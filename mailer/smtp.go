@@ -313,8 +313,9 @@ func (s *SMTP) Send(ctx context.Context, env Envelope, raw []byte) error {
 // dispatch hands j to a connection. In order of preference:
 //
 //  1. behind a busy PIPELINING connection that has no job waiting yet:
-//     j's commands will ride on the write of the current message's content,
-//     so j costs one round trip, and no new connection is needed;
+//     j's commands ride on the write of the current message's content
+//     (unless that has gone out already), so j costs one round trip, and
+//     no new connection is needed;
 //  2. an idle connection (not for fresh: a job moved off a connection that
 //     died, where idle ones are suspect too);
 //  3. a new connection, while fewer than PoolSize are open;
@@ -373,8 +374,13 @@ func (s *SMTP) start(pc *pooledConn, j *job) {
 	go s.serve(pc)
 }
 
-// requeue dispatches a job again after its connection failed.
+// requeue dispatches a job again after its connection failed or was
+// retired; one whose Send has given up is not worth a new connection.
 func (s *SMTP) requeue(j *job, fresh bool) {
+	if err := j.ctx.Err(); err != nil {
+		j.res <- classify("dial", err)
+		return
+	}
 	if err := s.dispatch(j, fresh); err != nil {
 		j.res <- err
 	}
