@@ -79,6 +79,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // after the hold (nil: accept all).
 func heldChain(t *testing.T, relay *sink, n int, reject func(stage string, k int) error) (s *SMTP, release func(), wait func() []error) {
 	t.Helper()
+	return heldChainEnv(t, relay, n, chainEnv, reject)
+}
+
+// heldChainEnv is heldChain with send i's envelope from envOf.
+func heldChainEnv(t *testing.T, relay *sink, n int, envOf func(int) Envelope, reject func(stage string, k int) error) (s *SMTP, release func(), wait func() []error) {
+	t.Helper()
 	hold := make(chan struct{})
 	relay.mu.Lock()
 	relay.reject = func(stage string, k int) error {
@@ -102,7 +108,7 @@ func heldChain(t *testing.T, relay *sink, n int, reject func(stage string, k int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Send(context.Background(), chainEnv(i), chainRaw(i))
+			errs[i] = s.Send(context.Background(), envOf(i), chainRaw(i))
 		}()
 		if i == 0 {
 			// Send 0 is on the wire once the relay holds its MAIL.
@@ -164,7 +170,8 @@ func TestSMTPChainConcurrent(t *testing.T) {
 			checkDelivered(t, relay.wait(n), want)
 			conns, reads := relay.conns.Load(), relay.reads.Load()
 			t.Logf("%d messages: %d connections, %d relay reads", n, conns, reads)
-			if conns > 8+int64(n/max(tc.maxPerConn, DefaultMaxPerConn)) && tc.maxPerConn == 0 {
+			// PoolSize, plus one per MaxPerConn rotation.
+			if tc.maxPerConn == 0 && conns > int64(8+n/DefaultMaxPerConn) {
 				t.Errorf("%d connections", conns)
 			}
 			// Without chaining each message is at least two client
@@ -213,6 +220,57 @@ func TestSMTPChainRefusalMidChain(t *testing.T) {
 	// refusal. Lock step would be two or more per message.
 	if r := relay.reads.Load(); r > n+5 {
 		t.Fatalf("%d relay reads for %d messages: not chained", r, n)
+	}
+}
+
+// Messages with several recipients in a chain: DATA waits for every RCPT
+// reply, so a refused RCPT fails the whole message before its content,
+// and the chain goes on.
+func TestSMTPChainMultiRecipient(t *testing.T) {
+	relay := newSink(t, "")
+	const n = 6
+	envOf := func(i int) Envelope {
+		env := chainEnv(i)
+		if i == 2 || i == 4 {
+			env.To = append(env.To, fmt.Sprintf("s%d@x.example", i), fmt.Sprintf("t%d@x.example", i))
+		}
+		return env
+	}
+	// RCPT order: 0, 1, then 2, s2, t2: refuse s2, the fourth.
+	_, release, wait := heldChainEnv(t, relay, n, envOf, func(stage string, k int) error {
+		if stage == "rcpt" && k == 4 {
+			return &smtpError550
+		}
+		return nil
+	})
+	release()
+	for i, err := range wait() {
+		if i == 2 {
+			var d *DeliveryError
+			if !errors.As(err, &d) || d.Op != "rcpt" || d.Code != 550 {
+				t.Fatalf("send 2: err = %v, want 550 at rcpt", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	got := relay.wait(n - 1)
+	if len(got) != n-1 {
+		t.Fatalf("%d messages delivered, want %d", len(got), n-1)
+	}
+	for k, m := range got {
+		i := k
+		if k >= 2 {
+			i++ // send 2 was refused
+		}
+		if want := envOf(i); fmt.Sprint(m.To) != fmt.Sprint(want.To) || string(m.Data) != string(chainRaw(i)) {
+			t.Fatalf("delivery %d: %v %q, want send %d: %v", k, m.To, m.Data, i, want.To)
+		}
+	}
+	if c := relay.conns.Load(); c != 1 {
+		t.Fatalf("%d connections, want 1", c)
 	}
 }
 
