@@ -53,6 +53,12 @@ const (
 	TransportSMTP = "smtp" // deliver to an SMTP relay
 )
 
+// Outboxes (mail.outbox).
+const (
+	OutboxKindDir   = "dir"   // the directory outbox at mail.outbox_dir
+	OutboxKindRedis = "redis" // a Redis stream shared by every instance
+)
+
 // SMTP connection security.
 const (
 	TLSNone     = "none"     // plain text; only allowed without AUTH or to loopback
@@ -179,6 +185,10 @@ type Mail struct {
 	Bounce string `yaml:"bounce"`
 	// Transport is file (default) or smtp.
 	Transport string `yaml:"transport"`
+	// Outbox is where accepted mail is queued: dir (at OutboxDir) or redis (a
+	// stream shared by every instance; needs redis_url). Default: redis
+	// when redis_url is set, else dir.
+	Outbox string `yaml:"outbox"`
 	// OutboxDir is the directory outbox (and, with the file transport, where
 	// .eml files land under sent/). Default: data_dir/outbox.
 	OutboxDir string `yaml:"outbox_dir"`

@@ -51,7 +51,8 @@ func TestDemoLoads(t *testing.T) {
 		{"domain", c.Site.Domain, "example.test"},
 		{"origins", strings.Join(c.Site.Origins, " "), "http://127.0.0.1:8080 http://localhost:8080"},
 		{"transport", c.Mail.Transport, TransportFile},
-		{"outbox", c.Mail.OutboxDir, "./var/outbox"},
+		{"outbox", c.Mail.Outbox, OutboxKindDir},
+		{"outbox dir", c.Mail.OutboxDir, "./var/outbox"},
 		{"dkim key", c.Mail.DKIM.KeyFile, "./var/dkim.pem"},
 		{"dkim generate", c.Mail.DKIM.Generate, true},
 		{"captcha", c.Captcha.Provider, ProviderPoW},
@@ -177,6 +178,8 @@ func TestInvalid(t *testing.T) {
 		{"unaligned bounce", strings.Replace(minimal, "from: no-reply@example.test", "from: no-reply@example.test\n  bounce: b@other.test", 1), nil, "mail.bounce: must share"},
 		{"bad transport", strings.Replace(minimal, "mail:\n", "mail:\n  transport: sendmail\n", 1), nil, `mail.transport: "sendmail" is not file or smtp`},
 		{"smtp without addr", strings.Replace(minimal, "mail:\n", "mail:\n  transport: smtp\n", 1), nil, "mail.smtp.addr: required with transport smtp"},
+		{"bad outbox", strings.Replace(minimal, "mail:\n", "mail:\n  outbox: postgres\n", 1), nil, `mail.outbox: "postgres" is not dir or redis`},
+		{"redis outbox without redis", strings.Replace(minimal, "mail:\n", "mail:\n  outbox: redis\n", 1), nil, "mail.outbox: redis needs redis_url"},
 		{"inline password is refused", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {password: hunter2}\n", 1), nil, "secrets are not accepted in the config file"},
 		{"password env not set", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {username: u, password_env: NOPE}\n", 1), nil, "environment variable NOPE is not set"},
 		{"username without password", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {username: u}\n", 1), nil, "a password is required"},
@@ -227,6 +230,26 @@ func TestInvalid(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "config: ") {
 				t.Errorf("error %q lacks the config: prefix", err)
+			}
+		})
+	}
+}
+
+// TestOutboxFollowsRedis: the outbox is the Redis stream when redis_url is
+// set, unless mail.outbox says dir, and the directory otherwise.
+func TestOutboxFollowsRedis(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no redis", minimal, OutboxKindDir},
+		{"redis", minimal + "redis_url: redis://127.0.0.1:6379/0\n", OutboxKindRedis},
+		{"redis with a dir outbox", strings.Replace(minimal, "mail:\n", "mail:\n  outbox: dir\n", 1) + "redis_url: redis://127.0.0.1:6379/0\n", OutboxKindDir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tc.yaml), env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Mail.Outbox != tc.want {
+				t.Fatalf("mail.outbox = %q, want %q", c.Mail.Outbox, tc.want)
 			}
 		})
 	}

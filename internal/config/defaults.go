@@ -46,6 +46,12 @@ func (c *Config) applyDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
+	if c.Mail.Outbox == "" {
+		c.Mail.Outbox = OutboxKindDir
+		if c.RedisURL != "" {
+			c.Mail.Outbox = OutboxKindRedis
+		}
+	}
 	if c.Mail.OutboxDir == "" {
 		c.Mail.OutboxDir = filepath.Join(c.DataDir, DefaultOutboxSubdir)
 	}

@@ -85,6 +85,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"captcha.pow.expires":      "10m",
 		"mail.smtp.tls":            DefaultSMTPTLS,
 		"mail.transport":           DefaultTransport,
+		"mail.outbox":              OutboxKindDir,
 		"http.max_header_bytes":    "16384",
 		"http.read_header_timeout": "5s",
 		"http.shutdown_timeout":    "20s",

@@ -156,6 +156,15 @@ func (c *Config) validateMail(p *problems) {
 	default:
 		p.add("mail.transport", fmt.Sprintf("%q is not file or smtp", m.Transport))
 	}
+	switch m.Outbox {
+	case OutboxKindDir:
+	case OutboxKindRedis:
+		if c.RedisURL == "" {
+			p.add("mail.outbox", "redis needs redis_url")
+		}
+	default:
+		p.add("mail.outbox", fmt.Sprintf("%q is not dir or redis", m.Outbox))
+	}
 	if m.OutboxDir == "" {
 		p.add("mail.outbox_dir", "must not be empty")
 	}

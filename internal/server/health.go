@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"sort"
@@ -15,9 +16,16 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
+// ErrDegraded is wrapped by a readiness check's error when the part is
+// down but the service keeps its promises without it (Redis with
+// limits.redis_fallback and a directory outbox): /readyz reports it as
+// "degraded" and still answers 200.
+var ErrDegraded = errors.New("degraded")
+
 // readyz runs every readiness check in parallel, each bounded by
 // DefaultReadyTimeout, and answers 503 when any fails. Only the check's
-// name and "ok"/"fail" are shown: error text may name internal hosts.
+// name and "ok"/"degraded"/"fail" are shown: error text may name internal
+// hosts.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	names := make([]string, 0, len(s.cfg.Ready))
 	for n := range s.cfg.Ready {
@@ -36,7 +44,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			res := "ok"
 			if err := s.cfg.Ready[n](ctx); err != nil {
 				res = "fail"
-				s.log.Warn("readiness check failed", "check", n, "error", err.Error())
+				if errors.Is(err, ErrDegraded) {
+					res = "degraded"
+				}
+				s.log.Warn("readiness check failed", "check", n, "result", res, "error", err.Error())
 			}
 			mu.Lock()
 			results[n] = res
@@ -46,8 +57,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	status, code := "ok", http.StatusOK
 	for _, v := range results {
-		if v != "ok" {
+		switch {
+		case v == "fail":
 			status, code = "unavailable", http.StatusServiceUnavailable
+		case v == "degraded" && code == http.StatusOK:
+			status = "degraded"
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

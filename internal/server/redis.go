@@ -17,8 +17,9 @@ import (
 )
 
 // redisParts are what redis_url switches to Redis: rate limits (one Lua
-// call per decision), the single-use token cache and the outbox (a stream
-// shared by every instance).
+// call per decision), the single-use token cache and, unless mail.outbox
+// is dir, the outbox (a stream shared by every instance; queue is nil
+// otherwise).
 type redisParts struct {
 	client *redis.Client
 	store  ratelimit.Store
@@ -71,12 +72,15 @@ func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	qctx, cancel := context.WithTimeout(ctx, RedisStartTimeout)
-	queue, err := outbox.NewRedis(qctx, outbox.RedisConfig{Client: client, Stream: RedisPrefix + ":outbox", Now: opt.Now})
-	cancel()
-	if err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("server: %w", err)
+	var queue outbox.Queue
+	if cfg.Mail.Outbox == config.OutboxKindRedis {
+		qctx, cancel := context.WithTimeout(ctx, RedisStartTimeout)
+		queue, err = outbox.NewRedis(qctx, outbox.RedisConfig{Client: client, Stream: RedisPrefix + ":outbox", Now: opt.Now})
+		cancel()
+		if err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
 	}
 	replay := redisstore.NewReplayCache(client, RedisPrefix)
 	replay.SetTimeout(cfg.Limits.RedisTimeout)

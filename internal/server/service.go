@@ -124,6 +124,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		s.store = m
 		closers = append(closers, m.Close)
 		replay = captcha.NewMemoryReplay(0, opt.Now)
+	}
+	if queue == nil { // mail.outbox: dir
 		dq, err := outbox.NewDir(outbox.DirConfig{Path: cfg.Mail.OutboxDir, Now: opt.Now})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -232,7 +234,18 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 	}
 	ready := map[string]func(context.Context) error{}
 	if s.redis != nil {
-		ready["redis"] = func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }
+		// With the fallback store and the outbox on disk, posts are still
+		// decided and queued durably while Redis is down.
+		degradable := cfg.Limits.RedisFallback && cfg.Mail.Outbox == config.OutboxKindDir
+		ready["redis"] = func(ctx context.Context) error {
+			err := s.redis.Ping(ctx).Err()
+			if err != nil && degradable {
+				return fmt.Errorf("%w: %w", ErrDegraded, err)
+			}
+			return err
+		}
+	}
+	if cfg.Mail.Outbox == config.OutboxKindRedis {
 		ready["outbox"] = func(ctx context.Context) error { _, err := s.mailer.Stats(ctx); return err }
 	} else {
 		ready["outbox"] = DirWritable(cfg.Mail.OutboxDir)
@@ -376,7 +389,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	defer stopWork()
 	s.mailer.Start(workCtx)
 	outboxAt := s.cfg.Mail.OutboxDir
-	if s.redis != nil {
+	if s.cfg.Mail.Outbox == config.OutboxKindRedis {
 		outboxAt = "redis stream " + RedisPrefix + ":outbox"
 	}
 	attrs := []any{"addr", ln.Addr().String(), "url", "http://" + ln.Addr().String() + "/",

@@ -204,22 +204,32 @@ func TestServiceShutdownFinishesInFlight(t *testing.T) {
 func TestServiceWithRedis(t *testing.T) {
 	r := testutil.StartRedis(t)
 	for _, tc := range []struct {
-		name     string
-		fallback bool
+		name      string
+		fallback  bool
+		dirOutbox bool // mail.outbox: dir
 		// what a post gets while Redis is down
 		wantDown int
 		wantCode string
 	}{
-		{"with redis down the limiter fails closed", false, http.StatusServiceUnavailable, "limiter_unavailable"},
+		{"with redis down the limiter fails closed", false, false, http.StatusServiceUnavailable, "limiter_unavailable"},
 		// The fallback store admits the post, but the outbox is in Redis
 		// too: nothing is accepted that is not durably queued.
-		{"with redis down and redis_fallback the outbox still refuses", true, http.StatusServiceUnavailable, "outbox_unavailable"},
+		{"with redis down and redis_fallback the outbox still refuses", true, false, http.StatusServiceUnavailable, "outbox_unavailable"},
+		// With the outbox on disk, the fallback keeps accepting mail.
+		{"with redis down, redis_fallback and a dir outbox posts are accepted", true, true, http.StatusOK, ""},
+		{"with redis down and a dir outbox the limiter still fails closed", false, true, http.StatusServiceUnavailable, "limiter_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r.Restart(t) // empty data set for each case
 			cfg := serviceConfig + "redis_url: " + r.URL() + "\n"
 			if tc.fallback {
 				cfg += "limits: {redis_fallback: true}\n"
+			}
+			if tc.dirOutbox {
+				cfg = strings.Replace(cfg, "\nmail:\n", "\nmail:\n  outbox: dir\n", 1)
+				if !strings.Contains(cfg, "outbox: dir") {
+					t.Fatal("the test config has no mail section to set outbox in")
+				}
 			}
 			base, svc, logs, _ := startService(t, cfg)
 			postHello := func(msg string) (int, string) {
@@ -257,16 +267,32 @@ func TestServiceWithRedis(t *testing.T) {
 			if code != tc.wantDown {
 				t.Errorf("post while redis is down: %d %s, want %d", code, b2, tc.wantDown)
 			}
-			if !strings.Contains(b2, `"code":"`+tc.wantCode+`"`) {
+			if tc.wantCode != "" && !strings.Contains(b2, `"code":"`+tc.wantCode+`"`) {
 				t.Errorf("post while redis is down: %s, want code %s", b2, tc.wantCode)
+			}
+			if tc.dirOutbox {
+				// Queued in the directory, not the stream: the post
+				// made with Redis down is delivered as well.
+				if code == http.StatusOK {
+					waitFor(t, "the second .eml file", func() bool { return len(emlFiles(t, svc.SentDir())) == 2 })
+				}
+				if strings.Contains(logs.String(), "redis stream") {
+					t.Errorf("start-up log names the redis stream as the outbox with mail.outbox: dir")
+				}
 			}
 			resp, err = http.Get(base + "/readyz")
 			if err != nil {
 				t.Fatal(err)
 			}
+			b, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				t.Errorf("/readyz with redis down: %d", resp.StatusCode)
+			if tc.fallback && tc.dirOutbox {
+				// Still deciding and queueing durably: degraded, ready.
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"redis":"degraded"`) {
+					t.Errorf("/readyz with redis down, fallback and a dir outbox: %d %s, want 200 and redis degraded", resp.StatusCode, b)
+				}
+			} else if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("/readyz with redis down: %d %s", resp.StatusCode, b)
 			}
 			r.Restart(t)
 		})
