@@ -31,9 +31,11 @@ func FaultNames() []string {
 	return []string{FaultRedisKilled, FaultSMTP451, FaultSIGKILL, FaultOutboxUnwritable}
 }
 
-// RedisFailurePolicies: refuse (fail closed, the service's default), or
-// decide locally with stricter limits (limits.redis_fallback: true).
-var RedisFailurePolicies = []string{"closed", "local"}
+// RedisFailurePolicies: refuse (fail closed, the service's default),
+// decide locally with stricter limits (limits.redis_fallback: true) with
+// the outbox in Redis, or do that with the outbox on disk (mail.outbox:
+// dir), which keeps accepting mail through the outage.
+var RedisFailurePolicies = []string{"closed", "local", "local-dir"}
 
 // Check is one assertion of a fault scenario.
 type Check struct {
@@ -546,6 +548,7 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 			// first policy runs on the default config.
 			c.RedisFallback = true
 		}
+		c.DirOutbox = policy == "local-dir"
 	}
 	e, err := Setup(ctx, opt)
 	if err != nil {
@@ -624,6 +627,12 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 		res.check(policy+": the limiter fell back instead of refusing", len(limiterDown) == 0, "%d answered limiter_unavailable during the outage", len(limiterDown))
 		res.check(policy+": hammering client refused by the local store", hammer429 > 0, "%d answered 429 during the outage", hammer429)
 		res.check(policy+": hammering client held to the local limit", hammerDuring <= local, "%d accepted during the outage, local limit %d", hammerDuring, local)
+		if policy == "local-dir" {
+			// The outbox is on disk: the fallback keeps accepting mail.
+			res.check(policy+": posts accepted while Redis is down", duringAcc > 0, "%d accepted during the outage", duringAcc)
+		} else {
+			res.check(policy+": nothing queued while the Redis outbox is down", duringAcc == 0, "%d accepted during the outage", duringAcc)
+		}
 	}
 	res.check(policy+": hammering client within per_ip over the run", hammerAcc <= caps.PerIP+max(1, caps.PerIP/4), "%d accepted, per_ip %d", hammerAcc, caps.PerIP)
 	res.check(policy+": service recovers after Redis restarts", recovered, "%d accepted after restart", l.accepted.Load())
