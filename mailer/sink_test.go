@@ -113,6 +113,11 @@ func (c countingConn) Write(p []byte) (int, error) {
 // instead of replying.
 var errDropConn = errors.New("sink: drop the connection")
 
+// errKeepThenDrop, returned by reject at the "data" stage, makes the relay
+// keep the message and then close the connection before replying: the
+// client's view of a 250 lost on the wire.
+var errKeepThenDrop = errors.New("sink: keep the message, then drop the connection")
+
 type nopLog struct{}
 
 func (nopLog) Printf(string, ...any) {}
@@ -247,10 +252,16 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := ss.check("data"); err != nil {
+	keepThenDrop := false
+	if err := ss.check("data"); err == errKeepThenDrop {
+		keepThenDrop = true
+	} else if err != nil {
 		return err
 	}
 	m := received{From: ss.from, To: ss.to, Data: b}
+	if keepThenDrop {
+		defer ss.conn.Close()
+	}
 	ss.s.mu.Lock()
 	if ss.s.discard {
 		ss.s.count++
