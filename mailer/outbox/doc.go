@@ -26,7 +26,11 @@
 // spool: one unlink and one directory fsync; one round trip for Redis) the
 // message is sent again after restart, with the same Message-ID, which lets
 // receiving systems drop the duplicate. Closing the window completely would
-// need a two-phase protocol the SMTP relay does not offer.
+// need a two-phase protocol the SMTP relay does not offer. An Ack that fails
+// while the process lives on (Redis down, a disk error) does not open the
+// window wider: the Worker records the outcome again before claiming
+// anything else, and records, rather than sends, a message claimed again
+// while its delivery is unrecorded.
 //
 // # Group commit
 //

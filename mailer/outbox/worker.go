@@ -93,6 +93,24 @@ type Worker struct {
 	started bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// unrecorded holds, by message ID, the outcomes the queue failed to
+	// record (Redis down, disk error). Left alone, such a message would be
+	// claimed again (directory spool: after a restart; Redis: after
+	// ClaimIdle) and, if it had been delivered, delivered twice. So the
+	// worker records them again before it claims anything else, and a
+	// message claimed again while its delivery is unrecorded is recorded,
+	// not sent. Bounded by the attempts in flight when the queue failed.
+	umu        sync.Mutex
+	unrecorded map[string]*unrecorded
+}
+
+// unrecorded is an attempt's outcome that still has to reach the queue.
+type unrecorded struct {
+	m       *Message
+	outcome Outcome
+	reason  string    // DeadLettered
+	next    time.Time // Retried
 }
 
 // NewWorker validates cfg and returns a stopped Worker.
@@ -136,7 +154,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+	return &Worker{cfg: cfg, wake: make(chan struct{}, 1), unrecorded: map[string]*unrecorded{}}, nil
 }
 
 // Start launches the delivery goroutines; they run until ctx ends or Close.
@@ -201,6 +219,7 @@ func (w *Worker) loop(ctx context.Context) {
 
 // runOnce claims and handles one message; it returns how many it handled.
 func (w *Worker) runOnce(ctx context.Context) int {
+	w.recordAgain(ctx)
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
 	msgs, err := w.cfg.Queue.Claim(cctx, w.cfg.Now(), 1)
 	cancel()
@@ -238,45 +257,108 @@ func (w *Worker) Process(ctx context.Context) int {
 }
 
 func (w *Worker) handle(ctx context.Context, m *Message) {
-	m.Attempts++
-	start := w.cfg.Now()
 	// The attempt itself must finish even if ctx is cancelled mid-way, so
 	// that its outcome is recorded; it is bounded by OpTimeout instead.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
 	defer cancel()
+	w.umu.Lock()
+	u := w.unrecorded[m.ID]
+	delete(w.unrecorded, m.ID)
+	w.umu.Unlock()
+	if u != nil && u.outcome == Delivered {
+		// Claimed again before its delivery was recorded: record it (with
+		// this claim's handle), never send it again.
+		u.m = m
+		if err := w.record(actx, u); err != nil {
+			w.keep(u, err)
+		}
+		return
+	}
+	m.Attempts++
+	start := w.cfg.Now()
 	err := w.cfg.Handler(actx, m)
 	now := w.cfg.Now()
 	res := Result{Message: m, Attempt: m.Attempts, Err: err, Duration: now.Sub(start), Age: now.Sub(m.Enqueued)}
-	var qerr error
+	u = &unrecorded{m: m}
 	switch {
 	case err == nil:
-		res.Outcome = Delivered
-		qerr = w.cfg.Queue.Ack(actx, m)
+		u.outcome = Delivered
 	case !isTemporary(err):
-		res.Outcome = DeadLettered
-		qerr = w.cfg.Queue.Dead(actx, m, err.Error())
+		u.outcome, u.reason = DeadLettered, err.Error()
 	case now.Sub(m.Enqueued) >= w.cfg.MaxAge:
-		res.Outcome = DeadLettered
-		qerr = w.cfg.Queue.Dead(actx, m, fmt.Sprintf("gave up after %d attempts over %s: %v",
-			m.Attempts, now.Sub(m.Enqueued).Round(time.Second), err))
+		u.outcome = DeadLettered
+		u.reason = fmt.Sprintf("gave up after %d attempts over %s: %v",
+			m.Attempts, now.Sub(m.Enqueued).Round(time.Second), err)
 	default:
-		res.Outcome = Retried
-		res.Next = now.Add(w.Backoff(m.Attempts))
+		u.outcome, u.next = Retried, now.Add(w.Backoff(m.Attempts))
 		m.LastError = err.Error()
-		qerr = w.cfg.Queue.Retry(actx, m, res.Next)
 	}
+	res.Outcome, res.Next = u.outcome, u.next
 	if err != nil {
 		w.cfg.Logger.Warn("outbox: delivery attempt failed", "id", m.ID, "ref", m.Ref,
 			"attempt", m.Attempts, "outcome", string(res.Outcome), "err", err)
 	}
-	if qerr != nil {
-		// The message stays claimed in memory (directory spool: until
-		// restart; Redis: until ClaimIdle) and is then attempted again.
-		w.cfg.Logger.Error("outbox: recording outcome failed", "id", m.ID, "ref", m.Ref,
-			"outcome", string(res.Outcome), "err", qerr)
+	if qerr := w.record(actx, u); qerr != nil {
+		w.keep(u, qerr)
 	}
 	if w.cfg.OnResult != nil {
 		w.cfg.OnResult(res)
+	}
+}
+
+// record writes u's outcome to the queue.
+func (w *Worker) record(ctx context.Context, u *unrecorded) error {
+	switch u.outcome {
+	case Delivered:
+		return w.cfg.Queue.Ack(ctx, u.m)
+	case DeadLettered:
+		return w.cfg.Queue.Dead(ctx, u.m, u.reason)
+	default:
+		return w.cfg.Queue.Retry(ctx, u.m, u.next)
+	}
+}
+
+// keep remembers an outcome the queue failed to record, to record it
+// again (recordAgain).
+func (w *Worker) keep(u *unrecorded, err error) {
+	w.cfg.Logger.Error("outbox: recording outcome failed; it is recorded again before anything else is claimed",
+		"id", u.m.ID, "ref", u.m.Ref, "outcome", string(u.outcome), "err", err)
+	w.umu.Lock()
+	w.unrecorded[u.m.ID] = u
+	w.umu.Unlock()
+}
+
+// recordAgain retries the outcomes the queue failed to record, one at a
+// time, until one fails again (the queue is still unavailable). Outcomes
+// still unrecorded when the worker stops are lost with the process: such a
+// delivered message is sent again after a restart (the one duplicate
+// window the outbox documents), as is one another instance claims first
+// once ClaimIdle has passed.
+func (w *Worker) recordAgain(ctx context.Context) {
+	for ctx.Err() == nil {
+		w.umu.Lock()
+		var u *unrecorded
+		for id, x := range w.unrecorded {
+			u = x
+			delete(w.unrecorded, id)
+			break
+		}
+		w.umu.Unlock()
+		if u == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
+		err := w.record(rctx, u)
+		cancel()
+		if err != nil {
+			w.umu.Lock()
+			if _, again := w.unrecorded[u.m.ID]; !again {
+				w.unrecorded[u.m.ID] = u
+			}
+			w.umu.Unlock()
+			return
+		}
+		w.cfg.Logger.Info("outbox: outcome recorded after the queue recovered", "id", u.m.ID, "ref", u.m.Ref, "outcome", string(u.outcome))
 	}
 }
 
