@@ -34,10 +34,13 @@ func TestPenalizeAsyncOrdersNextDecision(t *testing.T) {
 
 	var mu sync.Mutex
 	var bans []time.Duration
+	var called sync.WaitGroup
+	called.Add(policy.Threshold)
 	returned := make(chan struct{})
 	go func() {
 		for range policy.Threshold {
 			s.PenalizeAsync(ctx, "bad", func(ban time.Duration, err error) {
+				defer called.Done()
 				if err != nil {
 					t.Error(err)
 				}
@@ -93,6 +96,15 @@ func TestPenalizeAsyncOrdersNextDecision(t *testing.T) {
 	}
 	if !h.waited.Load() {
 		t.Fatal("the gate never held a script run: the test proved nothing")
+	}
+	// done runs after the offence is recorded (and Allow released), so
+	// the last callback may still be on its way.
+	callbacks := make(chan struct{})
+	go func() { called.Wait(); close(callbacks) }()
+	select {
+	case <-callbacks:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not every done callback ran")
 	}
 	mu.Lock()
 	defer mu.Unlock()
