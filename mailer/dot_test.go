@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// writeDot must write exactly what net/textproto's DotWriter writes, for
+// writeContent (then a Flush) must write exactly what net/textproto's DotWriter writes, for
 // every string up to 8 bytes over the bytes its state machine tells apart,
 // and for a real message.
 func TestWriteDotMatchesTextproto(t *testing.T) {
@@ -31,11 +31,13 @@ func TestWriteDotMatchesTextproto(t *testing.T) {
 		dw := tw.DotWriter()
 		dw.Write(in)
 		dw.Close()
-		if err := writeDot(bufio.NewWriter(&got), in); err != nil {
+		bw := bufio.NewWriter(&got)
+		writeContent(bw, in)
+		if err := bw.Flush(); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Fatalf("writeDot(%q) = %q, textproto writes %q", in, got.Bytes(), want.Bytes())
+			t.Fatalf("writeContent(%q) = %q, textproto writes %q", in, got.Bytes(), want.Bytes())
 		}
 	}
 }

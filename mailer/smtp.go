@@ -775,20 +775,13 @@ func readCommands(t *textproto.Conn, env Envelope) (op string, open bool, err er
 	return "", false, nil
 }
 
-// States of writeDot, as in net/textproto's dotWriter.
+// States of writeContent, as in net/textproto's dotWriter.
 const (
 	dotBegin = iota
 	dotBeginLine
 	dotData
 	dotCR
 )
-
-// writeDot writes raw as DATA content followed by the final dot and
-// flushes (writeContent, then Flush).
-func writeDot(w *bufio.Writer, raw []byte) error {
-	writeContent(w, raw)
-	return w.Flush()
-}
 
 // writeContent buffers raw as DATA content followed by the final dot:
 // exactly the bytes net/textproto's DotWriter would write (a leading "."
