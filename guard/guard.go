@@ -35,6 +35,7 @@ type Guard struct {
 	store     ratelimit.Store
 	ownStore  bool
 	banner    ratelimit.Banner
+	async     ratelimit.AsyncBanner // banner, when it records offences in the background
 	global    ratelimit.Limit
 	keySecret []byte
 	now       func() time.Time
@@ -129,6 +130,7 @@ func New(cfg Config) (*Guard, error) {
 		g.store, g.ownStore = m, true
 	}
 	g.banner, _ = g.store.(ratelimit.Banner)
+	g.async, _ = g.store.(ratelimit.AsyncBanner)
 	return g, nil
 }
 
@@ -798,9 +800,9 @@ func (g *Guard) penalize(ctx context.Context, clientKey string) {
 	if g.banner == nil {
 		return
 	}
-	if a, ok := g.banner.(ratelimit.AsyncBanner); ok {
+	if g.async != nil {
 		ctx = context.WithoutCancel(ctx)
-		a.PenalizeAsync(ctx, clientKey, func(ban time.Duration, err error) { g.logBan(ctx, clientKey, ban, err) })
+		g.async.PenalizeAsync(ctx, clientKey, func(ban time.Duration, err error) { g.logBan(ctx, clientKey, ban, err) })
 		return
 	}
 	ban, err := g.banner.Penalize(ctx, clientKey)
