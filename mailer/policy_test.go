@@ -197,18 +197,19 @@ func FuzzRefoldSignature(f *testing.F) {
 	f.Add([]byte("From: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		out := refoldSignature(raw)
-		// Unfolding both must give the same text: refolding only moves
-		// folding whitespace after "; " and inside b=.
+		// Unfolding both must give the same text under relaxed header
+		// canonicalization (RFC 6376 3.4.2: runs of WSP are one SP):
+		// refolding only moves folding whitespace after "; " and inside
+		// b=.
 		unfold := func(b []byte) string {
 			s := strings.NewReplacer("\r\n ", "", "\r\n\t", "").Replace(string(b))
-			return strings.ReplaceAll(s, ";  ", "; ")
+			s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' }), " ")
+			return strings.ReplaceAll(s, "; ", ";")
 		}
 		if !bytes.HasPrefix(raw, []byte("DKIM-Signature:")) && !bytes.Equal(out, raw) {
 			t.Fatal("changed a message without a leading signature")
 		}
 		a, b := unfold(raw), unfold(out)
-		a = strings.ReplaceAll(a, "; ", ";")
-		b = strings.ReplaceAll(b, "; ", ";")
 		if a != b {
 			t.Fatalf("content changed:\n%q\n%q", a, b)
 		}
