@@ -43,8 +43,10 @@ type DirConfig struct {
 // Dir is the default Queue: a local directory holding an append-only log.
 //
 // Enqueue, Retry, Ack and Dead append records to the current log segment,
-// queue/<seq>.log (see segment.go for the format), and return once an
-// fsync that covers their record has completed. Concurrent callers share
+// queue/<seq>.log (see segment.go for the format). Enqueue, Retry and Dead
+// return once an fsync that covers their record has completed; Ack leaves
+// its record to the next round and returns at once (a delivery worker
+// does not wait for the disk between two messages). Concurrent callers share
 // one write and one fsync (group commit): while one fsync runs, every
 // record that arrives meanwhile is written by the next one. A new segment's
 // directory entry is fsynced before any record in it is acknowledged, so
@@ -529,20 +531,32 @@ func (d *Dir) read(e *dirEntry) (*Message, error) {
 // unlink and a directory fsync), so a recorded delivery stays recorded
 // across a crash.
 func (d *Dir) Ack(ctx context.Context, m *Message) error {
-	if err := d.finish(m); err != nil {
+	if err := d.finish(m, true); err != nil {
 		return fmt.Errorf("outbox: recording delivery: %w", err)
 	}
 	return nil
 }
 
-// finish records that m left the queue and drops it from the index.
-func (d *Dir) finish(m *Message) error {
+// finish records that m left the queue and drops it from the index. With
+// async, a log record is left to the next group commit round instead of
+// waited for (Ack): the delivery is then on disk exactly when it would have
+// been had the caller waited, so a crash before that round resends it
+// either way (the duplicate window Ack documents), but the delivery worker
+// does not queue behind the spool's fsyncs between two messages.
+func (d *Dir) finish(m *Message, async bool) error {
 	d.mu.Lock()
 	e := d.index[m.ID]
 	inLog := e != nil && e.seg != nil
 	d.mu.Unlock()
 	if inLog {
-		if _, _, err := d.log.append(d, appendDoneRecord(nil, m.ID), 0); err != nil {
+		rec := appendDoneRecord(nil, m.ID)
+		var err error
+		if async {
+			err = d.log.appendAsync(d, rec)
+		} else {
+			_, _, err = d.log.append(d, rec, 0)
+		}
+		if err != nil {
 			return err
 		}
 	} else {
@@ -606,7 +620,7 @@ func (d *Dir) Dead(ctx context.Context, m *Message, reason string) error {
 	if err := d.deadSync.Sync(); err != nil {
 		return fmt.Errorf("outbox: syncing spool: %w", err)
 	}
-	if err := d.finish(m); err != nil {
+	if err := d.finish(m, false); err != nil {
 		return fmt.Errorf("outbox: removing dead message: %w", err)
 	}
 	d.mu.Lock()

@@ -13,6 +13,10 @@ import (
 // and share the next round. A caller returns once the fsync covering its
 // record has completed, so under load each fsync carries many messages,
 // and with a single caller nothing waits for a batch to fill.
+//
+// Records nobody needs to wait for (appendAsync: a delivery's done record)
+// join the next round without their caller waiting for it; when no caller
+// is left to lead that round, a background goroutine does (drain).
 type committer struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -20,6 +24,7 @@ type committer struct {
 	running bool
 	closed  bool
 	fsyncs  uint64
+	drains  sync.WaitGroup // background leaders (drain)
 	// sync makes a segment's contents durable; replaceable in tests.
 	sync func(*os.File) error
 	buf  []byte // the leader's write buffer
@@ -27,12 +32,13 @@ type committer struct {
 
 // logReq is one caller's records and, once done, where they landed.
 type logReq struct {
-	b    []byte
-	msgs int // message records in b, which the caller will index
-	seg  *segment
-	base int64 // offset of b in seg
-	err  error
-	done bool
+	b     []byte
+	async bool // appendAsync: nobody waits for it
+	msgs  int  // message records in b, which the caller will index
+	seg   *segment
+	base  int64 // offset of b in seg
+	err   error
+	done  bool
 }
 
 func (c *committer) init() {
@@ -67,10 +73,74 @@ func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) 
 			q.done = true
 		}
 		c.running = false
+		c.handOver(d)
 		c.cond.Broadcast()
 	}
 	c.mu.Unlock()
 	return r.seg, r.base, r.err
+}
+
+// appendAsync queues b, a record holding no message, for the next round and
+// returns without waiting for it to be written: the record is as durable
+// as if the caller had waited (the same round writes and fsyncs it), but
+// the caller goes on meanwhile. An error of that round is not reported to
+// the caller; b is then lost as if the process had died before writing
+// it.
+func (c *committer) appendAsync(d *Dir, b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.pending = append(c.pending, &logReq{b: b, async: true})
+	if !c.running {
+		c.running = true
+		c.drains.Add(1)
+		go c.drain(d)
+	}
+	return nil
+}
+
+// handOver starts a background leader when the records left pending are
+// all async, whose callers will not lead a round. Under c.mu, with no round
+// running.
+func (c *committer) handOver(d *Dir) {
+	if len(c.pending) == 0 {
+		return
+	}
+	for _, q := range c.pending {
+		if !q.async {
+			return // its caller is waiting and leads the next round
+		}
+	}
+	c.running = true
+	c.drains.Add(1)
+	go c.drain(d)
+}
+
+// drain leads rounds until nothing is pending; waiting callers whose
+// records it writes are released as if they had led.
+func (c *committer) drain(d *Dir) {
+	defer c.drains.Done()
+	c.mu.Lock()
+	for len(c.pending) > 0 {
+		batch := c.pending
+		c.pending = nil
+		c.fsyncs++
+		c.mu.Unlock()
+		c.flush(d, batch)
+		c.mu.Lock()
+		for _, q := range batch {
+			q.done = true
+		}
+		c.cond.Broadcast()
+	}
+	c.running = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	// The acks just written may have emptied the current segment, which
+	// trim could not detach while this round ran.
+	d.trim()
 }
 
 // flush writes and fsyncs one round; only the leader runs it.
@@ -140,7 +210,8 @@ func (c *committer) flush(d *Dir, batch []*logReq) {
 	}
 }
 
-// close waits for a round in progress and refuses later appends.
+// close waits for a round in progress, and for the async records pending,
+// and refuses later appends.
 func (c *committer) close() {
 	c.mu.Lock()
 	c.closed = true
@@ -148,6 +219,7 @@ func (c *committer) close() {
 		c.cond.Wait()
 	}
 	c.mu.Unlock()
+	c.drains.Wait() // the trim after the last background round
 }
 
 // Fsyncs reports how many rounds (one fsync each) were run.

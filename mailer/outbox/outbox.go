@@ -60,7 +60,10 @@ type Queue interface {
 	Enqueue(ctx context.Context, msgs ...*Message) error
 	// Claim returns up to max messages due at now, oldest first.
 	Claim(ctx context.Context, now time.Time, max int) ([]*Message, error)
-	// Ack records a successful delivery and removes the message for good.
+	// Ack records a successful delivery and removes the message for good:
+	// it is never claimed again by this queue. The record may reach disk
+	// after Ack returns (Dir: with the next group commit round), so a
+	// crash just after a delivery may still resend it after a restart.
 	Ack(ctx context.Context, m *Message) error
 	// Retry records a failed attempt (m.Attempts, m.LastError are saved)
 	// and makes the message due again at next.

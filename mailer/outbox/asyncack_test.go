@@ -1,0 +1,216 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+// claimAll enqueues n messages and claims them all.
+func claimAll(t *testing.T, d *Dir, now time.Time, n int) []*Message {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		if err := d.Enqueue(ctx, msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := d.Claim(ctx, now, n)
+	if err != nil || len(ms) != n {
+		t.Fatalf("claimed %d, err %v", len(ms), err)
+	}
+	return ms
+}
+
+// Ack does not wait for the spool's fsync: while a round is stuck in its
+// fsync, an Ack returns, the message leaves the queue at once, and its
+// record is written by the next round, so a reopened spool does not hold
+// it.
+func TestDirAckDoesNotWaitForFsync(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	d := openDir(t, t.TempDir(), &now)
+	defer d.Close()
+	ms := claimAll(t, d, now, 2)
+
+	release := make(chan struct{})
+	blocked := true
+	d.log.sync = func(f *os.File) error {
+		if blocked { // one round at a time: no lock needed, -race checks it
+			blocked = false
+			<-release
+		}
+		return f.Sync()
+	}
+	enqueued := make(chan error, 1)
+	go func() { enqueued <- d.Enqueue(ctx, msg(9)) }()
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return d.log.running })
+
+	acked := make(chan error, 1)
+	go func() { acked <- d.Ack(ctx, ms[0]) }()
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Ack waited for the fsync in progress")
+	}
+	// ms[0] left the queue at once; msg 9 is indexed only once its round
+	// is durable, so ms[1] is all that is left.
+	if s, _ := d.Stats(ctx, now); s.Depth != 1 {
+		t.Fatalf("depth %d after the Ack, want 1 (ms[1])", s.Depth)
+	}
+	fsyncsBefore := d.Fsyncs()
+	close(release)
+	if err := <-enqueued; err != nil {
+		t.Fatal(err)
+	}
+	// The Ack's record is written by a round of its own after the stuck one.
+	waitFor(t, func() bool { return d.Fsyncs() > fsyncsBefore })
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+	d.Close()
+
+	d = openDir(t, d.path, &now)
+	defer d.Close()
+	got, err := d.Claim(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	for _, m := range got {
+		refs[m.Ref] = true
+	}
+	if len(got) != 2 || !refs[ms[1].Ref] || !refs["sub9"] || refs[ms[0].Ref] {
+		t.Fatalf("after reopen: %d messages %v, want %s and sub9 (not the acked %s)", len(got), refs, ms[1].Ref, ms[0].Ref)
+	}
+}
+
+// An Ack with no other caller around is written by a background round on
+// its own, without waiting for Close or another append.
+func TestDirAckWrittenWithoutOtherCallers(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	d := openDir(t, t.TempDir(), &now)
+	defer d.Close()
+	ms := claimAll(t, d, now, 1)
+	before := d.Fsyncs()
+	if err := d.Ack(ctx, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return d.Fsyncs() > before })
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+	// The record is on disk now: a copy of the spool taken before Close
+	// (which would drain it anyway) no longer holds the message.
+	copyPath := t.TempDir()
+	copyDir(t, d.path, copyPath)
+	c := openDir(t, copyPath, &now)
+	defer c.Close()
+	if s, _ := c.Stats(ctx, now); s.Depth != 0 {
+		t.Fatalf("a copy of the spool after the Ack's round holds %d messages", s.Depth)
+	}
+}
+
+// Close drains Acks still pending; an Ack after Close fails.
+func TestDirCloseDrainsAcks(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	d := openDir(t, t.TempDir(), &now)
+	ms := claimAll(t, d, now, 50)
+	for _, m := range ms[:49] {
+		if err := d.Ack(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	if err := d.Ack(ctx, ms[49]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Ack after Close: %v", err)
+	}
+	d = openDir(t, d.path, &now)
+	defer d.Close()
+	got, err := d.Claim(ctx, now, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Ref != ms[49].Ref {
+		t.Fatalf("after reopen %d messages, want only %s (acked after Close)", len(got), ms[49].Ref)
+	}
+}
+
+// A round that fails loses the Ack it carried: the message is delivered
+// but back after a restart (the duplicate window Queue.Ack documents),
+// never lost; the spool goes on in a fresh segment.
+func TestDirAckRoundFailure(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	d := openDir(t, t.TempDir(), &now)
+	defer d.Close()
+	// A third message stays queued, so that its segment is not deleted
+	// once the other two are acked (which would take them along).
+	ms := claimAll(t, d, now, 3)
+	fail := true
+	d.log.sync = func(f *os.File) error {
+		if fail {
+			fail = false
+			return errors.New("EIO")
+		}
+		return f.Sync()
+	}
+	before := d.Fsyncs()
+	if err := d.Ack(ctx, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return d.Fsyncs() > before })
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+	if err := d.Ack(ctx, ms[1]); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d = openDir(t, d.path, &now)
+	defer d.Close()
+	got, err := d.Claim(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	for _, m := range got {
+		refs[m.Ref] = true
+	}
+	if len(got) != 2 || !refs[ms[0].Ref] || !refs[ms[2].Ref] {
+		t.Fatalf("after reopen %v, want %s (its Ack's round failed) and %s (never acked)", refs, ms[0].Ref, ms[2].Ref)
+	}
+}
+
+// copyDir copies the spool's files (one level of subdirectories), minus
+// the lock file, so that a second Dir can open the copy while the first
+// still holds the original.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		src, dst := from+"/"+e.Name(), to+"/"+e.Name()
+		if e.IsDir() {
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			copyDir(t, src, dst)
+			continue
+		}
+		if e.Name() == "lock" {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
