@@ -214,3 +214,66 @@ func copyDir(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// At most MaxPendingAcks records wait for a later round: the next Ack
+// waits for the disk, so a crash can resend no more than that many
+// deliveries beyond those in progress.
+func TestDirMaxPendingAcks(t *testing.T) {
+	for _, limit := range []int{3, -1} {
+		ctx := context.Background()
+		now := t0
+		d, err := NewDir(DirConfig{Path: t.TempDir(), Now: func() time.Time { return now }, MaxPendingAcks: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := claimAll(t, d, now, 5)
+		release := make(chan struct{})
+		blocked := true
+		d.log.sync = func(f *os.File) error {
+			if blocked {
+				blocked = false
+				<-release
+			}
+			return f.Sync()
+		}
+		enqueued := make(chan error, 1)
+		go func() { enqueued <- d.Enqueue(ctx, msg(9)) }()
+		waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return d.log.running })
+		free := max(limit, 0)
+		for i := range free {
+			if err := d.Ack(ctx, ms[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acked := make(chan error, 1)
+		go func() { acked <- d.Ack(ctx, ms[free]) }()
+		waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return len(d.log.pending) == free+1 })
+		d.log.mu.Lock()
+		waits := !d.log.pending[free].async
+		d.log.mu.Unlock()
+		if !waits {
+			t.Fatalf("limit %d: Ack %d left to a later round while %d records wait for the disk", limit, free+1, free)
+		}
+		select {
+		case err := <-acked:
+			t.Fatalf("limit %d: Ack %d returned (%v) while %d records wait for the disk", limit, free+1, err, free)
+		default:
+		}
+		close(release)
+		if err := <-acked; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-enqueued; err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		d, err = NewDir(DirConfig{Path: d.path, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := d.Stats(ctx, now); s.Depth != 5-(free+1)+1 {
+			t.Fatalf("limit %d: depth %d after reopen, want %d", limit, s.Depth, 5-(free+1)+1)
+		}
+		d.Close()
+	}
+}

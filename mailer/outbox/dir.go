@@ -29,6 +29,9 @@ const (
 // log segment.
 const DefaultSegmentSize = 16 << 20
 
+// DefaultMaxPendingAcks is DirConfig.MaxPendingAcks' default.
+const DefaultMaxPendingAcks = 8
+
 // DirConfig configures a directory spool.
 type DirConfig struct {
 	// Path is the spool directory (required); created with mode 0700.
@@ -38,6 +41,13 @@ type DirConfig struct {
 	// SegmentSize is the size at which a new log segment is started.
 	// Zero value: DefaultSegmentSize.
 	SegmentSize int64
+	// MaxPendingAcks bounds the delivery records Ack leaves to a later
+	// group commit round at once; while that many are not yet on disk,
+	// Ack waits for the disk as Enqueue does. A crash resends the
+	// deliveries whose record was not on disk, so this bounds how many a
+	// crash can resend beyond the deliveries in progress. Zero value:
+	// DefaultMaxPendingAcks; negative: every Ack waits.
+	MaxPendingAcks int
 }
 
 // Dir is the default Queue: a local directory holding an append-only log.
@@ -46,7 +56,8 @@ type DirConfig struct {
 // queue/<seq>.log (see segment.go for the format). Enqueue, Retry and Dead
 // return once an fsync that covers their record has completed; Ack leaves
 // its record to the next round and returns at once (a delivery worker
-// does not wait for the disk between two messages). Concurrent callers share
+// does not wait for the disk between two messages), unless
+// DirConfig.MaxPendingAcks records are waiting already. Concurrent callers share
 // one write and one fsync (group commit): while one fsync runs, every
 // record that arrives meanwhile is written by the next one. A new segment's
 // directory entry is fsynced before any record in it is acknowledged, so
@@ -147,6 +158,10 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		queueSync: newGroupSync(filepath.Join(cfg.Path, dirQueue)),
 		deadSync:  newGroupSync(filepath.Join(cfg.Path, dirDead)), nextSeq: 1}
 	d.log.init()
+	d.log.asyncMax = cfg.MaxPendingAcks
+	if d.log.asyncMax == 0 {
+		d.log.asyncMax = DefaultMaxPendingAcks
+	}
 	if err := d.load(); err != nil {
 		d.Close()
 		return nil, err

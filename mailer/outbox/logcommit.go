@@ -25,6 +25,9 @@ type committer struct {
 	closed  bool
 	fsyncs  uint64
 	drains  sync.WaitGroup // background leaders (drain)
+	// asyncMax bounds the async records not yet on disk (asyncOut);
+	// beyond it appendAsync waits like append. Not positive: always waits.
+	asyncMax, asyncOut int
 	// sync makes a segment's contents durable; replaceable in tests.
 	sync func(*os.File) error
 	buf  []byte // the leader's write buffer
@@ -69,15 +72,23 @@ func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) 
 		c.mu.Unlock()
 		c.flush(d, batch)
 		c.mu.Lock()
-		for _, q := range batch {
-			q.done = true
-		}
+		c.finished(batch)
 		c.running = false
 		c.handOver(d)
 		c.cond.Broadcast()
 	}
 	c.mu.Unlock()
 	return r.seg, r.base, r.err
+}
+
+// finished marks a round's requests done. Under c.mu.
+func (c *committer) finished(batch []*logReq) {
+	for _, q := range batch {
+		q.done = true
+		if q.async {
+			c.asyncOut--
+		}
+	}
 }
 
 // appendAsync queues b, a record holding no message, for the next round and
@@ -88,10 +99,16 @@ func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) 
 // it.
 func (c *committer) appendAsync(d *Dir, b []byte) error {
 	c.mu.Lock()
+	if c.asyncOut >= c.asyncMax {
+		c.mu.Unlock()
+		_, _, err := c.append(d, b, 0)
+		return err
+	}
 	defer c.mu.Unlock()
 	if c.closed {
 		return ErrClosed
 	}
+	c.asyncOut++
 	c.pending = append(c.pending, &logReq{b: b, async: true})
 	if !c.running {
 		c.running = true
@@ -130,9 +147,7 @@ func (c *committer) drain(d *Dir) {
 		c.mu.Unlock()
 		c.flush(d, batch)
 		c.mu.Lock()
-		for _, q := range batch {
-			q.done = true
-		}
+		c.finished(batch)
 		c.cond.Broadcast()
 	}
 	c.running = false
