@@ -24,6 +24,50 @@ func claimAll(t *testing.T, d *Dir, now time.Time, n int) []*Message {
 	return ms
 }
 
+// reopenRefs closes d, opens its spool again and returns the refs of
+// every message it holds.
+func reopenRefs(t *testing.T, d *Dir, now time.Time) map[string]bool {
+	t.Helper()
+	d.Close()
+	r := openDir(t, d.path, &now)
+	defer r.Close()
+	got, err := r.Claim(context.Background(), now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	for _, m := range got {
+		refs[m.Ref] = true
+	}
+	return refs
+}
+
+// stuckRound starts an Enqueue of msg(9) whose round blocks in its fsync
+// until release is closed; enqueued gets the Enqueue's result.
+func stuckRound(t *testing.T, d *Dir) (release chan struct{}, enqueued chan error) {
+	t.Helper()
+	release, enqueued = make(chan struct{}), make(chan error, 1)
+	blocked := true
+	d.log.sync = func(f *os.File) error {
+		if blocked { // one round at a time: no lock needed, -race checks it
+			blocked = false
+			<-release
+		}
+		return f.Sync()
+	}
+	go func() { enqueued <- d.Enqueue(context.Background(), msg(9)) }()
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return d.log.running })
+	return release, enqueued
+}
+
+// waitRoundAfter waits until a round has run since Fsyncs was before and
+// the committer is idle again.
+func waitRoundAfter(t *testing.T, d *Dir, before uint64) {
+	t.Helper()
+	waitFor(t, func() bool { return d.Fsyncs() > before })
+	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+}
+
 // Ack does not wait for the spool's fsync: while a round is stuck in its
 // fsync, an Ack returns, the message leaves the queue at once, and its
 // record is written by the next round, so a reopened spool does not hold
@@ -35,18 +79,7 @@ func TestDirAckDoesNotWaitForFsync(t *testing.T) {
 	defer d.Close()
 	ms := claimAll(t, d, now, 2)
 
-	release := make(chan struct{})
-	blocked := true
-	d.log.sync = func(f *os.File) error {
-		if blocked { // one round at a time: no lock needed, -race checks it
-			blocked = false
-			<-release
-		}
-		return f.Sync()
-	}
-	enqueued := make(chan error, 1)
-	go func() { enqueued <- d.Enqueue(ctx, msg(9)) }()
-	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return d.log.running })
+	release, enqueued := stuckRound(t, d)
 
 	acked := make(chan error, 1)
 	go func() { acked <- d.Ack(ctx, ms[0]) }()
@@ -70,22 +103,9 @@ func TestDirAckDoesNotWaitForFsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Ack's record is written by a round of its own after the stuck one.
-	waitFor(t, func() bool { return d.Fsyncs() > fsyncsBefore })
-	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
-	d.Close()
-
-	d = openDir(t, d.path, &now)
-	defer d.Close()
-	got, err := d.Claim(ctx, now, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refs := map[string]bool{}
-	for _, m := range got {
-		refs[m.Ref] = true
-	}
-	if len(got) != 2 || !refs[ms[1].Ref] || !refs["sub9"] || refs[ms[0].Ref] {
-		t.Fatalf("after reopen: %d messages %v, want %s and sub9 (not the acked %s)", len(got), refs, ms[1].Ref, ms[0].Ref)
+	waitRoundAfter(t, d, fsyncsBefore)
+	if refs := reopenRefs(t, d, now); len(refs) != 2 || !refs[ms[1].Ref] || !refs["sub9"] {
+		t.Fatalf("after reopen: %v, want %s and sub9 (not the acked %s)", refs, ms[1].Ref, ms[0].Ref)
 	}
 }
 
@@ -101,8 +121,7 @@ func TestDirAckWrittenWithoutOtherCallers(t *testing.T) {
 	if err := d.Ack(ctx, ms[0]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return d.Fsyncs() > before })
-	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+	waitRoundAfter(t, d, before)
 	// The record is on disk now: a copy of the spool taken before Close
 	// (which would drain it anyway) no longer holds the message.
 	copyPath := t.TempDir()
@@ -151,35 +170,16 @@ func TestDirAckRoundFailure(t *testing.T) {
 	// A third message stays queued, so that its segment is not deleted
 	// once the other two are acked (which would take them along).
 	ms := claimAll(t, d, now, 3)
-	fail := true
-	d.log.sync = func(f *os.File) error {
-		if fail {
-			fail = false
-			return errors.New("EIO")
-		}
-		return f.Sync()
-	}
+	failNextSync(d)
 	before := d.Fsyncs()
 	if err := d.Ack(ctx, ms[0]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return d.Fsyncs() > before })
-	waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return !d.log.running })
+	waitRoundAfter(t, d, before)
 	if err := d.Ack(ctx, ms[1]); err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-	d = openDir(t, d.path, &now)
-	defer d.Close()
-	got, err := d.Claim(ctx, now, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refs := map[string]bool{}
-	for _, m := range got {
-		refs[m.Ref] = true
-	}
-	if len(got) != 2 || !refs[ms[0].Ref] || !refs[ms[2].Ref] {
+	if refs := reopenRefs(t, d, now); len(refs) != 2 || !refs[ms[0].Ref] || !refs[ms[2].Ref] {
 		t.Fatalf("after reopen %v, want %s (its Ack's round failed) and %s (never acked)", refs, ms[0].Ref, ms[2].Ref)
 	}
 }
@@ -227,18 +227,7 @@ func TestDirMaxPendingAcks(t *testing.T) {
 			t.Fatal(err)
 		}
 		ms := claimAll(t, d, now, 5)
-		release := make(chan struct{})
-		blocked := true
-		d.log.sync = func(f *os.File) error {
-			if blocked {
-				blocked = false
-				<-release
-			}
-			return f.Sync()
-		}
-		enqueued := make(chan error, 1)
-		go func() { enqueued <- d.Enqueue(ctx, msg(9)) }()
-		waitFor(t, func() bool { d.log.mu.Lock(); defer d.log.mu.Unlock(); return d.log.running })
+		release, enqueued := stuckRound(t, d)
 		free := max(limit, 0)
 		for i := range free {
 			if err := d.Ack(ctx, ms[i]); err != nil {

@@ -143,14 +143,7 @@ func TestDirEnqueueFsyncError(t *testing.T) {
 	now := t0
 	d := openDir(t, t.TempDir(), &now)
 	defer d.Close()
-	fail := true
-	d.log.sync = func(f *os.File) error {
-		if fail {
-			fail = false
-			return errors.New("EIO")
-		}
-		return f.Sync()
-	}
+	failNextSync(d)
 	if err := d.Enqueue(context.Background(), msg(1)); err == nil {
 		t.Fatal("fsync error swallowed")
 	}
@@ -162,6 +155,18 @@ func TestDirEnqueueFsyncError(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(d.path, dirQueue, segName(2))); err != nil {
 		t.Fatalf("no fresh segment after a failed fsync: %v", err)
+	}
+}
+
+// failNextSync makes the spool's next log fsync fail with EIO.
+func failNextSync(d *Dir) {
+	fail := true
+	d.log.sync = func(f *os.File) error { // one round at a time: -race checks it
+		if fail {
+			fail = false
+			return errors.New("EIO")
+		}
+		return f.Sync()
 	}
 }
 

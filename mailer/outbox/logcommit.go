@@ -65,14 +65,8 @@ func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) 
 			c.cond.Wait()
 			continue
 		}
-		batch := c.pending
-		c.pending = nil
 		c.running = true
-		c.fsyncs++
-		c.mu.Unlock()
-		c.flush(d, batch)
-		c.mu.Lock()
-		c.finished(batch)
+		c.round(d)
 		c.running = false
 		c.handOver(d)
 		c.cond.Broadcast()
@@ -81,8 +75,16 @@ func (c *committer) append(d *Dir, b []byte, msgs int) (*segment, int64, error) 
 	return r.seg, r.base, r.err
 }
 
-// finished marks a round's requests done. Under c.mu.
-func (c *committer) finished(batch []*logReq) {
+// round writes and fsyncs every pending record and marks their requests
+// done. Called under c.mu by the leader (c.running set), which it releases
+// during the write.
+func (c *committer) round(d *Dir) {
+	batch := c.pending
+	c.pending = nil
+	c.fsyncs++
+	c.mu.Unlock()
+	c.flush(d, batch)
+	c.mu.Lock()
 	for _, q := range batch {
 		q.done = true
 		if q.async {
@@ -141,13 +143,7 @@ func (c *committer) drain(d *Dir) {
 	defer c.drains.Done()
 	c.mu.Lock()
 	for len(c.pending) > 0 {
-		batch := c.pending
-		c.pending = nil
-		c.fsyncs++
-		c.mu.Unlock()
-		c.flush(d, batch)
-		c.mu.Lock()
-		c.finished(batch)
+		c.round(d)
 		c.cond.Broadcast()
 	}
 	c.running = false
