@@ -133,6 +133,14 @@ func (c *committer) handOver(d *Dir) {
 		}
 	}
 	c.running = true
+	if c.closed {
+		// close may be past waiting for drains: write them here.
+		for len(c.pending) > 0 {
+			c.round(d)
+		}
+		c.running = false
+		return
+	}
 	c.drains.Add(1)
 	go c.drain(d)
 }
