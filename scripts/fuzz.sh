@@ -31,7 +31,7 @@ for pkg in $pkgs; do
 		echo "=== $pkg $t ($FUZZTIME)"
 		before=$(find "$dir/testdata/fuzz/$t" -type f 2>/dev/null | sort)
 		ok=0
-		for try in 1 2; do
+		for try in 1 2 3; do
 			out=$($GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" 2>&1)
 			rc=$?
 			echo "$out"
@@ -40,8 +40,10 @@ for pkg in $pkgs; do
 			new=$(comm -13 <(echo "$before") <(echo "$after"))
 			# Go's fuzzing engine sometimes fails a run with a bare "context
 			# deadline exceeded" when -fuzztime ends while a worker is busy; a
-			# real crash always writes its input. Run such a target once more.
-			if [ -z "$new" ] && [ $try -eq 1 ] && echo "$out" | grep -q 'context deadline exceeded' && ! echo "$out" | grep -q 'Failing input written'; then
+			# real crash always writes its input. Run such a target again (up
+			# to twice: it hit 3 of 5 clean-clone runs on 2026-11-30, each time
+			# on one target, and a second hit in a row would fail CI for nothing).
+			if [ -z "$new" ] && [ $try -lt 3 ] && echo "$out" | grep -q 'context deadline exceeded' && ! echo "$out" | grep -q 'Failing input written'; then
 				echo "fuzz.sh: $t ended with Go's fuzz-engine deadline error and no crashing input; running it again"
 				continue
 			fi
