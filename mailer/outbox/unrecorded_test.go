@@ -41,6 +41,22 @@ func countingWorker(t *testing.T, q Queue, sent *atomic.Int32) *Worker {
 	return w
 }
 
+// deliverOnce queues msg(1) in q and runs a counting worker's first round,
+// which must send it; it returns the send count and the worker.
+func deliverOnce(t *testing.T, q Queue) (*atomic.Int32, *Worker) {
+	t.Helper()
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, msg(1)); err != nil {
+		t.Fatal(err)
+	}
+	sent := new(atomic.Int32)
+	w := countingWorker(t, q, sent)
+	if n := w.Process(ctx); n != 1 || sent.Load() != 1 {
+		t.Fatalf("first round handled %d, sent %d", n, sent.Load())
+	}
+	return sent, w
+}
+
 // TestWorkerRecordsDeliveryAgain: a delivery whose Ack fails is recorded
 // again on the worker's next round, and the message is sent once.
 func TestWorkerRecordsDeliveryAgain(t *testing.T) {
@@ -50,14 +66,7 @@ func TestWorkerRecordsDeliveryAgain(t *testing.T) {
 	d := openDir(t, dir, &now)
 	q := &ackFails{Queue: d}
 	q.n.Store(1)
-	if err := q.Enqueue(ctx, msg(1)); err != nil {
-		t.Fatal(err)
-	}
-	var sent atomic.Int32
-	w := countingWorker(t, q, &sent)
-	if n := w.Process(ctx); n != 1 || sent.Load() != 1 {
-		t.Fatalf("first round handled %d, sent %d", n, sent.Load())
-	}
+	sent, w := deliverOnce(t, q)
 	w.Process(ctx) // the queue is back: the outcome is recorded first
 	if sent.Load() != 1 || q.acks.Load() != 2 {
 		t.Fatalf("after recovery: sent %d, acks %d; want 1, 2", sent.Load(), q.acks.Load())
@@ -80,14 +89,7 @@ func TestWorkerNeverResendsUnrecordedDelivery(t *testing.T) {
 	ctx := context.Background()
 	q := &ackFails{Queue: newRedisQueue(t, srv.Addr, "w1", 20*time.Millisecond)}
 	q.n.Store(2) // the attempt's Ack and the next round's retry both fail
-	if err := q.Enqueue(ctx, msg(1)); err != nil {
-		t.Fatal(err)
-	}
-	var sent atomic.Int32
-	w := countingWorker(t, q, &sent)
-	if n := w.Process(ctx); n != 1 || sent.Load() != 1 {
-		t.Fatalf("first round handled %d, sent %d", n, sent.Load())
-	}
+	sent, w := deliverOnce(t, q)
 	// Redis's idle clock must pass ClaimIdle before the message can be
 	// claimed again; poll.
 	deadline := time.Now().Add(5 * time.Second)
