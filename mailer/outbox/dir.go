@@ -542,9 +542,10 @@ func (d *Dir) read(e *dirEntry) (*Message, error) {
 	return &m, nil
 }
 
-// Ack implements Queue: a done record in the log (for a format-1 file: an
-// unlink and a directory fsync), so a recorded delivery stays recorded
-// across a crash.
+// Ack implements Queue: a done record in the log, left to the next group
+// commit round (for a format-1 file: an unlink and a directory fsync,
+// waited for). Once that round's fsync completes the delivery stays
+// recorded across a crash; before it, a crash resends the message.
 func (d *Dir) Ack(ctx context.Context, m *Message) error {
 	if err := d.finish(m, true); err != nil {
 		return fmt.Errorf("outbox: recording delivery: %w", err)
