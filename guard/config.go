@@ -32,6 +32,7 @@ const (
 // Default rate limits, sensible for a small site. Override per form.
 var (
 	DefaultPerIP        = ratelimit.Limit{Count: 5, Period: time.Hour}
+	DefaultPerNetwork   = ratelimit.Limit{Count: 30, Period: time.Hour}
 	DefaultPerSender    = ratelimit.Limit{Count: 3, Period: time.Hour}
 	DefaultPerRecipient = ratelimit.Limit{Count: 2, Period: 24 * time.Hour}
 	DefaultPerForm      = ratelimit.Limit{Count: 100, Period: time.Hour}
@@ -87,6 +88,7 @@ type FieldNames struct {
 // to lift a tier set it to a very large limit, never to zero.
 type Limits struct {
 	PerIP        ratelimit.Limit // per client IPv4 / IPv6 /64
+	PerNetwork   ratelimit.Limit // per IPv4 /24 / IPv6 /48, so one allocation cannot rotate addresses
 	PerSender    ratelimit.Limit // per visitor Reply-To address
 	PerRecipient ratelimit.Limit // per recipient address (share forms)
 	PerForm      ratelimit.Limit // all submissions to this form

@@ -102,6 +102,7 @@ func compileForm(g *Guard, name string, f Form) (*policy, error) {
 	p.maxSubj = orDefault(f.MaxSubject, DefaultMaxSubject)
 	p.limits = Limits{
 		PerIP:        orLimit(f.Limits.PerIP, DefaultPerIP),
+		PerNetwork:   orLimit(f.Limits.PerNetwork, DefaultPerNetwork),
 		PerSender:    orLimit(f.Limits.PerSender, DefaultPerSender),
 		PerRecipient: orLimit(f.Limits.PerRecipient, DefaultPerRecipient),
 		PerForm:      orLimit(f.Limits.PerForm, DefaultPerForm),

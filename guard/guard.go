@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/formguard/formguard/guard/captcha"
@@ -47,6 +48,28 @@ type Guard struct {
 	esc       escalation
 
 	clientKeys clientKeyCache
+	stats      counters
+}
+
+// counters are the Guard's running totals, read with Stats.
+type counters struct {
+	logSuppressed atomic.Uint64
+	penaltyErrors atomic.Uint64
+}
+
+// Stats are running totals a service exports as metrics.
+type Stats struct {
+	// LogSuppressed counts decision log lines left out by sampling
+	// (repeats of one client's same outcome); each gap is summarised by
+	// one line carrying the count.
+	LogSuppressed uint64
+	// PenaltyErrors counts offences the ban store failed to record.
+	PenaltyErrors uint64
+}
+
+// Stats returns the Guard's running totals.
+func (g *Guard) Stats() Stats {
+	return Stats{LogSuppressed: g.stats.logSuppressed.Load(), PenaltyErrors: g.stats.penaltyErrors.Load()}
 }
 
 // keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
@@ -811,6 +834,7 @@ func (g *Guard) penalize(ctx context.Context, clientKey string) {
 
 func (g *Guard) logBan(ctx context.Context, clientKey string, ban time.Duration, err error) {
 	if err != nil {
+		g.stats.penaltyErrors.Add(1)
 		g.logLine(ctx, slog.LevelWarn, "formguard ban store error", slog.String("client", clientKey), slog.Any("err", err))
 	} else if ban > 0 {
 		g.logLine(ctx, slog.LevelInfo, "formguard client banned", slog.String("client", clientKey), slog.String("for", ban.String()))

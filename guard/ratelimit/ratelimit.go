@@ -13,6 +13,7 @@ import (
 // appear in logs, metrics and RateLimit-Policy headers.
 const (
 	TierIP        = "ip"        // client IPv4 address or IPv6 /64
+	TierNetwork   = "network"   // the client's IPv4 /24 or IPv6 /48, an allocation
 	TierSender    = "sender"    // the visitor's Reply-To address
 	TierRecipient = "recipient" // each recipient address (share forms)
 	TierForm      = "form"      // all submissions to one form
