@@ -35,6 +35,7 @@ func main() {
 		spool     = flag.String("spool", "", "internal: the server child's outbox directory")
 		cpuProf   = flag.String("cpuprofile", "", "internal: the server child writes a CPU profile of the measured window here")
 		memProf   = flag.String("memprofile", "", "internal: the server child writes an allocs profile here at exit")
+		logFile   = flag.String("logfile", "", "internal: the server child's decision log file (-log file)")
 
 		duration = flag.Duration("duration", 10*time.Second, "measured window per mix and server")
 		warmup   = flag.Duration("warmup", 2*time.Second, "unmeasured load before each window")
@@ -43,8 +44,8 @@ func main() {
 		clients  = flag.Int("clients", 100_000, "distinct clients in the distinct mix (at most 131072)")
 		useRedis = flag.Bool("redis", false, "also measure guard with the Redis store (starts redis-server)")
 		redisTO  = flag.Duration("redis-timeout", 0, "the Redis store's per-call timeout (0: the store's default)")
-		mixList  = flag.String("mixes", "reject,limited,distinct,accept,accept-ed25519,e2e", "comma-separated mixes to run")
-		logMode  = flag.String("log", "discard", "guard decision log: discard (format, drop), stderr, off")
+		mixList  = flag.String("mixes", "reject,limited,honeypot,banned,distinct,accept,accept-ed25519,e2e", "comma-separated mixes to run")
+		logMode  = flag.String("log", "file", "guard decision log: file (JSON lines to a file in the work directory, as deployed), discard (format, drop), stderr, off")
 		profDir  = flag.String("profile", "", "write CPU and allocs profiles of every server to this directory")
 		workDir  = flag.String("dir", "", "directory for outbox spools (default: a new temporary directory, removed after)")
 		rsaDur   = flag.Duration("rsa", 3*time.Second, "measure the machine's RSA-2048 signing ceiling for this long (0: skip)")
@@ -64,7 +65,7 @@ func main() {
 			fatalf("unknown mix %q", *mixName)
 		}
 		err := serve(serveOpts{kind: *serveKind, mix: m, redisAddr: *redisAddr, smtpAddr: *smtpAddr, spool: *spool,
-			redisTO: *redisTO, logMode: *logMode, cpuProfile: *cpuProf, memProfile: *memProf})
+			redisTO: *redisTO, logMode: *logMode, logFile: *logFile, cpuProfile: *cpuProf, memProfile: *memProf})
 		if err != nil {
 			fatalf("serve %s: %v", *serveKind, err)
 		}

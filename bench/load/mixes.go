@@ -3,6 +3,8 @@ package main
 import (
 	"net/url"
 	"strconv"
+
+	"github.com/formguard/formguard/guard/ratelimit"
 )
 
 // The site every server is configured for, and what the requests claim.
@@ -48,6 +50,16 @@ var mixes = []mix{
 			req := appendPost(nil, host, siteOrigin, "", contactBody())
 			return func(buf []byte, _ uint64) []byte { return append(buf, req...) }
 		},
+	},
+	{
+		name: "honeypot", title: "2b honeypot flood, distinct clients", limits: "clients",
+		build: func(host string, clients int) reqFunc {
+			return distinctPosts(host, clients, "&_gotcha=x")
+		},
+	},
+	{
+		name: "banned", title: "2c one banned client", limits: "clients",
+		build: bannedClient,
 	},
 	{
 		name: "distinct", title: "3 distinct clients", limits: "clients",
@@ -119,7 +131,10 @@ func appendHead(buf []byte, host, origin, xff string, n int) []byte {
 // X-Forwarded-For 198.18.0.0/15 (RFC 2544's benchmarking range, 131,072
 // addresses) and its own Reply-To address, through a trusted proxy
 // (127.0.0.1, the harness).
-func distinctClients(host string, clients int) reqFunc {
+func distinctClients(host string, clients int) reqFunc { return distinctPosts(host, clients, "") }
+
+// distinctPosts is distinctClients with suffix appended to every body.
+func distinctPosts(host string, clients int, suffix string) reqFunc {
 	pre := form("name", "Ada Lovelace", "subject", "Hello",
 		"message", "Hi there,\r\nI read your article and have a question about it.\r\nRegards, Ada") + "&email=visitor"
 	const post = "%40example.org"
@@ -136,9 +151,24 @@ func distinctClients(host string, clients int) reqFunc {
 		x = strconv.AppendUint(x, uint64(a>>8&0xff), 10)
 		x = append(x, '.')
 		x = strconv.AppendUint(x, uint64(a&0xff), 10)
-		buf = appendHead(buf, host, siteOrigin, string(x), len(pre)+len(id)+len(post))
+		buf = appendHead(buf, host, siteOrigin, string(x), len(pre)+len(id)+len(post)+len(suffix))
 		buf = append(buf, pre...)
 		buf = append(buf, id...)
+		buf = append(buf, post...)
+		return append(buf, suffix...)
+	}
+}
+
+// bannedClient sends honeypot hits from one client until its offences
+// earn a ban (the warm-up sends far more than the ban threshold), then
+// valid posts, which its ban refuses.
+func bannedClient(host string, _ int) reqFunc {
+	trap := appendPost(nil, host, siteOrigin, "", contactBody("_gotcha", "x"))
+	post := appendPost(nil, host, siteOrigin, "", contactBody())
+	return func(buf []byte, n uint64) []byte {
+		if n < 4*ratelimit.DefaultBanThreshold {
+			return append(buf, trap...)
+		}
 		return append(buf, post...)
 	}
 }

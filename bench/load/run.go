@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto"
@@ -56,6 +57,17 @@ type measurement struct {
 	spoolFiles int           // messages in the outbox after the run (-1: not an outbox mix)
 	sink       *sinkStats    // the SMTP sink's counts (e2e only)
 	sinkCPU    time.Duration // the sink's CPU over the window
+	logBytes   int64         // decision log written over warm-up and window (-1: not to a file)
+	logLines   int64
+}
+
+// countLines returns the size and line count of the file at path.
+func countLines(path string) (size, lines int64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int64(len(b)), int64(bytes.Count(b, []byte{'\n'})), nil
 }
 
 type report struct {
@@ -130,8 +142,13 @@ func run(cfg runConfig) (*report, error) {
 
 func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, work string, round int) (*measurement, error) {
 	args := []string{"-serve", server, "-mix", m.name, "-log", cfg.logMode}
+	logFile := ""
 	if server == "redis" {
 		args = append(args, "-redis-addr", rs.addr, "-redis-timeout", cfg.redisTO.String())
+	}
+	if cfg.logMode == "file" && server != "bare" {
+		logFile = filepath.Join(work, fmt.Sprintf("%s-%s-%d.log", m.name, server, round))
+		args = append(args, "-logfile", logFile)
 	}
 	spool := ""
 	if m.deliver != "" && server != "bare" {
@@ -217,6 +234,13 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 	}
 	if ms.child, err = c.stop(); err != nil {
 		return nil, err
+	}
+	ms.logBytes, ms.logLines = -1, -1
+	if logFile != "" {
+		if ms.logBytes, ms.logLines, err = countLines(logFile); err != nil {
+			return nil, err
+		}
+		os.Remove(logFile)
 	}
 	if sk != nil {
 		l, err := sk.stopLine()

@@ -31,7 +31,8 @@ type serveOpts struct {
 	smtpAddr   string
 	redisTO    time.Duration // the Redis store's per-call timeout; 0: its default
 	spool      string
-	logMode    string // discard | stderr | off
+	logMode    string // file | discard | stderr | off
+	logFile    string // the decision log's path, for logMode file
 	cpuProfile string
 	memProfile string
 }
@@ -169,7 +170,11 @@ func buildHandler(o serveOpts, queued, queueErrs *atomic.Uint64) (http.Handler, 
 	default:
 		return nil, nil, fmt.Errorf("unknown server kind %q", o.kind)
 	}
-	log := logger(o.logMode)
+	log, closeLog, err := logger(o.logMode, o.logFile)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, closeLog)
 	metrics := server.NewMetrics(server.MetricsConfig{})
 	cfg := guardConfig(o.mix, store, log)
 	cfg.ErrorHandler, cfg.SuccessHandler = metrics.GuardHandlers()
@@ -298,17 +303,27 @@ func guardConfig(m mix, store ratelimit.Store, log *slog.Logger) guard.Config {
 }
 
 // logger is the guard's decision log: a JSON line per decision, as the
-// service writes it. "discard" formats every line and drops it (the cost
-// of logging without the cost of the sink), "stderr" writes it out, "off"
-// sets the level above every decision.
-func logger(mode string) *slog.Logger {
+// service writes it. "file" writes it to path, as a deployed service does
+// (the guard's sampling decides how much a flood writes); "discard"
+// formats every line and drops it, "stderr" writes it out, "off" sets the
+// level above every decision.
+func logger(mode, path string) (*slog.Logger, func(), error) {
+	nop := func() {}
 	switch mode {
+	case "file":
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nop, err
+		}
+		return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 	case "stderr":
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nop, nil
 	case "off":
-		return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1}))
+		return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1})), nop, nil
+	case "discard":
+		return slog.New(slog.NewJSONHandler(io.Discard, nil)), nop, nil
 	}
-	return slog.New(slog.NewJSONHandler(io.Discard, nil))
+	return nil, nop, fmt.Errorf("unknown -log mode %q (file, discard, stderr, off)", mode)
 }
 
 var errChild = errors.New("load: server child")
