@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -15,6 +16,7 @@ var (
 	errAddrLength  = errors.New("address too long (RFC 5321 4.5.3.1)")
 	errAddrDomain  = errors.New("invalid domain")
 	errAddrDisplay = errors.New("display names, groups, comments and source routes are not accepted")
+	errAddrRoute   = errors.New("'%' and '!' in the local part (relay source routing) are not accepted")
 )
 
 // idnaProfile converts internationalised domains to their ASCII (punycode)
@@ -30,9 +32,15 @@ var idnaProfile = idna.New(
 // ParseAddress validates one visitor-supplied mailbox and returns it
 // normalised: a bare addr-spec (RFC 5322 3.4.1) whose local part is a
 // dot-atom of ASCII atext and whose domain is a host name, lower-cased and
-// converted to punycode. Display names ("Ada <a@x>"), angle brackets, group
-// syntax, comments, quoted local parts, domain literals and source routes
-// are refused rather than interpreted: a form field holds one address.
+// converted to punycode (see normaliseDomain); the local part is kept as
+// given. Display names ("Ada <a@x>"), angle brackets, group syntax,
+// comments, quoted local parts, domain literals and source routes are
+// refused rather than interpreted: a form field holds one address.
+//
+// '%' and '!' are atext, but in a local part they are the old source-route
+// forms ("a%evil.test@relay", "evil.test!a@relay") that some relays still
+// forward on, which would take mail past a domain allow or deny list; no
+// address a visitor needs to give uses them, so they are refused.
 func ParseAddress(s string) (string, error) {
 	if s == "" {
 		return "", errAddrEmpty
@@ -57,12 +65,15 @@ func ParseAddress(s string) (string, error) {
 	if !isDotAtom(local) {
 		return "", errAddrSyntax
 	}
-	// '%', '=' and '?' are atext, but a local part holding a percent-encoded
-	// CR, LF or NUL or an RFC 2047 encoded word is what SingleLine refuses
-	// everywhere else: a decoding layer downstream could turn it into a
-	// header break, and no real mailbox needs it.
+	// '=' and '?' are atext, but a local part holding an RFC 2047 encoded
+	// word is what SingleLine refuses everywhere else: a decoding layer
+	// downstream could turn it into a header break, and no real mailbox
+	// needs it.
 	if !SingleLine(local) {
 		return "", errAddrSyntax
+	}
+	if strings.ContainsAny(local, "%!") {
+		return "", errAddrRoute
 	}
 	d, err := normaliseDomain(domain)
 	if err != nil {
@@ -108,8 +119,14 @@ func isAtext(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
-// normaliseDomain lower-cases d, converts IDNs to punycode and checks it is
-// a host name of at least two labels (RFC 5321 2.3.5; RFC 1035 2.3.4).
+// normaliseDomain returns d's one normal form, the one every domain rule
+// (the site's own domain, allow and deny lists) is matched against and mail
+// is sent to: lower-cased, IDNs converted to punycode by UTS #46 (which also
+// maps the full-width and ideographic dots U+FF0E, U+3002 and U+FF61 to
+// '.'), one trailing dot dropped. A domain that does not convert, an
+// "xn--" label that is not valid punycode among them, is refused, as is
+// anything but a host name of at least two labels (RFC 5321 2.3.5; RFC 1035
+// 2.3.4).
 func normaliseDomain(d string) (string, error) {
 	ascii := true
 	for i := 0; i < len(d); i++ {
@@ -120,7 +137,11 @@ func normaliseDomain(d string) (string, error) {
 	}
 	if ascii {
 		d = strings.ToLower(d)
-	} else {
+	}
+	if !ascii && !utf8.ValidString(d) {
+		return "", errAddrDomain // IDNA would encode U+FFFD, not refuse
+	}
+	if !ascii || strings.Contains(d, "xn--") {
 		p, err := idnaProfile.ToASCII(d)
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", errAddrDomain, err)

@@ -81,7 +81,7 @@ type FieldNames struct {
 	Subject string // default "subject"
 	Message string // default "message"
 	To      string // default "to" (share forms)
-	URL     string // default "url" (share forms)
+	URL     string // default "url" (share forms; only scheme, host and path are kept, see Submission)
 }
 
 // Limits are a form's rate limits. A zero Limit takes the package default;
@@ -110,10 +110,11 @@ type Form struct {
 	// never truncated. Zero value: DefaultMaxRecipients.
 	MaxRecipients int
 	// RecipientDomains, when set, are the only domains a share form may send
-	// to (a suffix match on whole labels). Zero value: any domain.
+	// to (a suffix match on whole labels, against the recipient's normalised
+	// domain: lower-case, punycode, no trailing dot). Zero value: any domain.
 	RecipientDomains []string
 	// DenyRecipientDomains are domains a share form never sends to. The site
-	// domain itself is always denied for share forms.
+	// domain itself and its subdomains are always denied for share forms.
 	DenyRecipientDomains []string
 	// Fields renames the standard fields.
 	Fields FieldNames

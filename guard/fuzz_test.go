@@ -3,6 +3,7 @@ package guard
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -40,7 +41,8 @@ func FuzzParseForm(f *testing.F) {
 
 func FuzzParseAddress(f *testing.F) {
 	for _, s := range []string{"ada@example.org", "A <a@b.test>", "a@b@c.test", "@r:a@b.test", "a(c)@b.test",
-		"\"q\"@b.test", "a@[1.2.3.4]", "a@bücher.example", "a..b@c.test", "a@-x.test", "g: a@b.test;", "a@b.test\r\nBcc: x"} {
+		"\"q\"@b.test", "a@[1.2.3.4]", "a@bücher.example", "a..b@c.test", "a@-x.test", "g: a@b.test;", "a@b.test\r\nBcc: x",
+		"a%b@c.test", "b!a@c.test", "a@xn--zz.test", "a@C.TEST.", "a@c\u3002test"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -48,7 +50,7 @@ func FuzzParseAddress(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(a) > MaxEmailLength || strings.ContainsAny(a, "<>()[]\",;: \t\r\n\\") || strings.Count(a, "@") != 1 {
+		if len(a) > MaxEmailLength || strings.ContainsAny(a, "<>()[]\",;: \t\r\n\\%!") || strings.Count(a, "@") != 1 {
 			t.Fatalf("ParseAddress(%q) = %q", s, a)
 		}
 		for i := 0; i < len(a); i++ {
@@ -70,9 +72,11 @@ func FuzzRecipients(f *testing.F) {
 	f.Add("a@x.test, b@x.test", "c@x.test")
 	f.Add("a@x.test;b@x.test", "")
 	f.Add("\"A\" <a@x.test>", "friends: a@x.test;")
+	f.Add("CEO@EXAMPLE.TEST.", "hr@mail.example\uff0etest")
+	f.Add("a%evil.test@x.test", "evil.test!a@x.test")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		p := &policy{maxRcpt: 3, names: FieldNames{To: "to"}, form: Form{Kind: KindShare}}
-		g := &Guard{}
+		g := &Guard{domain: "example.test"}
 		sub := &Submission{}
 		if e := g.recipients(p, Values{"to": {a, b}}, sub); e != nil {
 			if len(sub.Recipients) != 0 {
@@ -86,6 +90,9 @@ func FuzzRecipients(f *testing.F) {
 		for _, r := range sub.Recipients {
 			if n, err := ParseAddress(r); err != nil || n != r {
 				t.Fatalf("recipient %q not normalised (%q, %v)", r, n, err)
+			}
+			if domainMatches(addressDomain(r), g.domain) {
+				t.Fatalf("recipient %q on the site's own domain", r)
 			}
 		}
 	})
@@ -142,19 +149,56 @@ func FuzzClientIP(f *testing.F) {
 }
 
 func FuzzCountLinks(f *testing.F) {
-	f.Add("see https://www.x.test and WWW.y.test <A href=x>")
+	for _, s := range []string{"see https://www.x.test and WWW.y.test <A href=x>", "evil.example/login, evil.com.",
+		"1.2.3.4/x [::1] //host xn--bcher-kva.example", "ｈｔｔｐｓ：／／evil．com", "e.g. i.e. 3.5 end. Next Node.js",
+		"mail ada.lovelace@example.org", "J\u030cJ.jj\u030c", "[1] [::] [ffff::1.2.3.4]"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
-		l := strings.ToLower(s)
-		want := 0
-		for _, m := range linkMarks {
-			want += strings.Count(l, m)
+		n := countLinks(s)
+		if n < 0 || n > len(s) {
+			t.Fatalf("countLinks(%q) = %d", s, n)
 		}
-		want -= strings.Count(l, "://www.")
-		got := countLinks(s)
-		// Overlapping marks ("http://http://") may count differently; the
-		// fast count never reports fewer links than the text has starts of.
-		if got == 0 && want > 0 {
-			t.Fatalf("countLinks(%q) = 0, want about %d", s, want)
+		up, low := []byte(s), []byte(s)
+		for i := range up {
+			if 'a' <= up[i] && up[i] <= 'z' {
+				up[i] -= 'a' - 'A'
+			}
+			if 'A' <= low[i] && low[i] <= 'Z' {
+				low[i] += 'a' - 'A'
+			}
+		}
+		if u, l := countLinks(string(up)), countLinks(string(low)); u != n || l != n {
+			t.Fatalf("countLinks(%q) = %d, upper-case %d, lower-case %d", s, n, u, l)
+		}
+		// A scheme link after a space always counts, whatever surrounds it.
+		if strings.Contains(string(low), " https://a") && n == 0 {
+			t.Fatalf("countLinks(%q) = 0", s)
+		}
+	})
+}
+
+func FuzzSharedURL(f *testing.F) {
+	for _, s := range []string{"https://example.test/post/1", "https://example.test/p?q=+Unlock+at+https://evil.example/",
+		"https://example.test/a%20b", "https://example.test/x/evil.example/login", "https://example.test/%E2%80%AE",
+		"https://EXAMPLE.test:443/a%2Fb#frag", "https://user@example.test/", "https://example.test//evil.test", "https:example.test"} {
+		f.Add(s)
+	}
+	g := &Guard{origins: map[string]bool{"https://example.test": true}}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out, e := g.sharedURL(raw, "url")
+		if e != nil {
+			return
+		}
+		u, err := url.Parse(out)
+		if err != nil || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(out, "?# \t\r\n@") {
+			t.Fatalf("sharedURL(%q) = %q", raw, out)
+		}
+		if !g.originAllowed(u.Scheme+"://"+u.Host) || !plainPath(u.Path) {
+			t.Fatalf("sharedURL(%q) = %q: off the site or not a plain path", raw, out)
+		}
+		if again, e := g.sharedURL(out, "url"); e != nil || again != out {
+			t.Fatalf("sharedURL(%q) = %q, %v; not idempotent", out, again, e)
 		}
 	})
 }

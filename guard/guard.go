@@ -623,117 +623,13 @@ func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
 		return nil, ErrTooManyLinks.withf("%d links, at most %d allowed", links, max(p.maxLinks, 0))
 	}
 	if p.form.Kind == KindShare {
-		if in.url == "" {
-			return nil, ErrInvalidField.withf("field %q is required", p.names.URL)
+		u, e := g.sharedURL(in.url, p.names.URL)
+		if e != nil {
+			return nil, e
 		}
-		u, err := url.Parse(in.url)
-		if err != nil || u.User != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
-			return nil, ErrOffsiteURL.withf("url %q", truncate(in.url, 100))
-		}
-		sub.URL = u.String()
+		sub.URL = u
 	}
 	return sub, nil
-}
-
-func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
-	return g.recipientsOf(p, vals[p.names.To], first(vals[p.choice]), sub)
-}
-
-// recipientsOf sets sub.Recipients from a share form's raw "to" values or
-// a contact form's choice.
-func (g *Guard) recipientsOf(p *policy, raw []string, c string, sub *Submission) *Error {
-	if p.form.Kind == KindContact {
-		if len(p.choices) > 0 {
-			if c == "" && len(p.to) > 0 {
-				sub.Recipients = p.to
-				return nil
-			}
-			list, ok := p.choices[c]
-			if !ok {
-				if c == "" {
-					return ErrNoRecipient.withf("field %q is required", p.choice)
-				}
-				return ErrInvalidRecipient.withf("%q is not one of the form's choices", truncate(c, 64))
-			}
-			sub.Recipients = list
-			return nil
-		}
-		sub.Recipients = p.to
-		return nil
-	}
-	for _, v := range raw {
-		if !SingleLine(v) {
-			return ErrHeaderInjection.withf("field %q contains a control character, line break or encoded word", p.names.To)
-		}
-	}
-	list, _ := splitRecipients(raw)
-	if len(list) == 0 {
-		return ErrNoRecipient.withf("field %q is empty", p.names.To)
-	}
-	if len(list) > 4*p.maxRcpt+4 {
-		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(list), p.maxRcpt)
-	}
-	seen := make(map[string]bool, len(list))
-	out := make([]string, 0, len(list))
-	for _, a := range list {
-		n, err := ParseAddress(a)
-		if err != nil {
-			return ErrInvalidRecipient.withf("recipient: %v", err)
-		}
-		d := addressDomain(n)
-		if len(p.allowDom) > 0 && !matchesAny(d, p.allowDom) {
-			return ErrInvalidRecipient.withf("domain %q is not allowed", d)
-		}
-		if matchesAny(d, p.denyDom) {
-			return ErrInvalidRecipient.withf("domain %q is denied", d)
-		}
-		key := strings.ToLower(n)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		out = append(out, n)
-	}
-	if len(out) > p.maxRcpt {
-		return ErrTooManyRecipients.withf("%d recipients, at most %d", len(out), p.maxRcpt)
-	}
-	sub.Recipients = out // only a fully valid list is ever set
-	return nil
-}
-
-func matchesAny(d string, domains []string) bool {
-	for _, x := range domains {
-		if domainMatches(d, x) {
-			return true
-		}
-	}
-	return false
-}
-
-// linkMarks are what a mail client or browser would turn into a link.
-var linkMarks = []string{"http://", "https://", "www.", "ftp://", "mailto:", "<a "}
-
-// countLinks counts linkMarks, ignoring ASCII case, without allocating.
-// "https://www.x" counts once, not twice.
-func countLinks(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i] | 0x20
-		if c != 'h' && c != 'w' && c != 'f' && c != 'm' && s[i] != '<' {
-			continue
-		}
-		for _, m := range linkMarks {
-			if len(s)-i >= len(m) && strings.EqualFold(s[i:i+len(m)], m) {
-				if m == "www." && i >= 3 && s[i-3:i] == "://" {
-					break
-				}
-				n++
-				i += len(m) - 1
-				break
-			}
-		}
-	}
-	return n
 }
 
 // verify runs a bot-defence verifier and maps its errors.

@@ -198,6 +198,18 @@ func TestPolicy(t *testing.T) {
 		{name: "contact post without an email is refused", form: "contact", req: req{body: form("name", "Ada", "message", "hi")}, code: "invalid_email"},
 		{name: "contact post without a message is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org")}, code: "invalid_field"},
 		{name: "overlong name is refused", form: "contact", req: req{body: form("name", strings.Repeat("é", 101), "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
+		{name: "name with an at sign is refused", form: "contact", req: req{body: form("name", "ceo@bank.example", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
+		{name: "name with a fullwidth at sign is refused", form: "contact", req: req{body: form("name", "ceo\uff20bank.example", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
+		{name: "name with a small commercial at is refused", form: "contact", req: req{body: form("name", "ceo\ufe6bbank.example", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
+		{name: "name with fullwidth angle brackets is refused", form: "contact", req: req{body: form("name", "CEO \uff1cboss\uff1e", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
+		{name: "share form name with a fullwidth at sign is refused", form: "share", req: req{body: form("name", "ceo\uff20bank.example", "to", "a@x.test", "url", "https://example.test/")}, code: "invalid_field"},
+		{name: "name with accents and marks is accepted", form: "contact", req: req{body: form("name", "Zo\u00eb \u00c5ngstr\u00f6m-N\u0303u\u00f1ez", "email", "ada@example.org", "message", "hi")}, check: func(t *testing.T, s *guard.Submission) {
+			if s.Name != "Zo\u00eb \u00c5ngstr\u00f6m-N\u0303u\u00f1ez" {
+				t.Errorf("Name = %q", s.Name)
+			}
+		}},
+		{name: "visitor email with a percent source route is refused", form: "contact", req: req{body: contactFrom("a%evil.test@example.org")}, code: "invalid_email"},
+		{name: "visitor email with a bang path is refused", form: "contact", req: req{body: contactFrom("evil.test!a@example.org")}, code: "invalid_email"},
 		{name: "IDN email is normalised to punycode", form: "contact", req: req{body: form("name", "Ada", "email", "ada@Bücher.example", "message", "hi")}, check: func(t *testing.T, s *guard.Submission) {
 			if s.ReplyTo != "ada@xn--bcher-kva.example" {
 				t.Errorf("ReplyTo = %q", s.ReplyTo)
@@ -205,6 +217,10 @@ func TestPolicy(t *testing.T) {
 		}},
 		{name: "message with four links is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "http://a.test https://b.test www.c.test https://www.d.test")}, code: "too_many_links"},
 		{name: "message with three links is accepted", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "http://a.test https://b.test https://www.d.test")}},
+		{name: "message with four bare domains is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "evil.com, evil.net and EVIL.ORG or evil.example/login")}, code: "too_many_links"},
+		{name: "message with four IP literals is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "1.2.3.4/x 5.6.7.8 [::1] [2001:db8::1]")}, code: "too_many_links"},
+		{name: "message with four full-width or scheme-relative links is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "\uff48\uff54\uff54\uff50\uff53\uff1a\uff0f\uff0fevil\uff0ecom //evil.test/x xn--bcher-kva.example evil\u3002net")}, code: "too_many_links"},
+		{name: "message with abbreviations, numbers and file names is accepted", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "Hi, e.g. version 3.5 (i.e. the U.S. build) breaks at 10 a.m. on index.html. Next, Node.js fails. Thanks.")}},
 		{name: "contact choice picks the press list", form: "sales", req: req{body: contact("department", "press")}, check: func(t *testing.T, s *guard.Submission) {
 			if strings.Join(s.Recipients, ",") != "press@example.test,pr@example.test" {
 				t.Errorf("recipients = %v", s.Recipients)
@@ -234,11 +250,51 @@ func TestPolicy(t *testing.T) {
 		{name: "recipient with a comment is refused", form: "share", req: req{body: form("to", "a(c)@x.test", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "recipient with a source route is refused", form: "share", req: req{body: form("to", "@relay.test:a@x.test", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "recipient on a denied domain is refused", form: "share", req: req{body: form("to", "a@mx.denied.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's own domain is refused", form: "share", req: req{body: form("to", "ceo@example.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's domain in capitals with a trailing dot is refused", form: "share", req: req{body: form("to", "CEO@EXAMPLE.TEST.", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on a subdomain of the site is refused", form: "share", req: req{body: form("to", "hr@mail.example.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's domain with a full-width dot is refused", form: "share", req: req{body: form("to", "ceo@example\uff0etest", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's domain with an ideographic dot is refused", form: "share", req: req{body: form("to", "ceo@example\u3002test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's domain with a halfwidth ideographic dot is refused", form: "share", req: req{body: form("to", "ceo@mail\uff61example.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on the site's domain in full-width letters is refused", form: "share", req: req{body: form("to", "ceo@\uff25xample.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient next to the site's own among others is refused", form: "share", req: req{body: form("to", "a@x.test, ceo@example.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient whose domain only ends like the site's is accepted", form: "share", req: req{body: form("to", "a@myexample.test", "url", "https://example.test/")}},
+		{name: "share recipient with an invalid punycode label is refused", form: "share", req: req{body: form("to", "a@xn--zz.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient on an IDN with a full-width dot is mailed in ASCII", form: "share", req: req{body: form("to", "x@B\u00fccher\uff0eexample", "url", "https://example.test/")}, check: func(t *testing.T, s *guard.Submission) {
+			if strings.Join(s.Recipients, ",") != "x@xn--bcher-kva.example" {
+				t.Errorf("recipients = %v", s.Recipients)
+			}
+		}},
+		{name: "share recipient with a percent source route past the deny list is refused", form: "share", req: req{body: form("to", "a%mx.denied.test@x.test", "url", "https://example.test/")}, code: "invalid_recipient"},
+		{name: "share recipient with a bang path past the deny list is refused", form: "share", req: req{body: form("to", "denied.test!a@x.test", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "share form without recipients is refused", form: "share", req: req{body: form("url", "https://example.test/")}, code: "no_recipient"},
 		{name: "share note with a link is refused", form: "share", req: req{body: share("message", "see https://spam.test")}, code: "duplicate_field"},
 		{name: "share note containing a link is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "see https://spam.test")}, code: "too_many_links"},
 		{name: "shared url off the site is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://spam.test/")}, code: "offsite_url"},
 		{name: "shared url with credentials is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://user@example.test/")}, code: "offsite_url"},
+		{name: "shared url query and fragment are dropped", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/post/1?utm_source=x#comments")}, check: func(t *testing.T, s *guard.Submission) {
+			if s.URL != "https://example.test/post/1" {
+				t.Errorf("URL = %q", s.URL)
+			}
+		}},
+		{name: "shared url query carrying text and a link never reaches the mail", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/search?q= Your account is locked. Unlock it at https://evil.example/login")}, check: func(t *testing.T, s *guard.Submission) {
+			if s.URL != "https://example.test/search" {
+				t.Errorf("URL = %q", s.URL)
+			}
+		}},
+		{name: "shared url path with encoded spaces is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/Your%20account%20is%20locked")}, code: "offsite_url"},
+		{name: "shared url path naming another host is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/go/evil.example/login")}, code: "offsite_url"},
+		{name: "shared url path carrying a scheme is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/r/https:%2F%2Fevil.test")}, code: "offsite_url"},
+		{name: "shared url path with an at sign is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/@evil.test")}, code: "offsite_url"},
+		{name: "shared url path with a right-to-left override is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/%E2%80%AEtxt.exe")}, code: "offsite_url"},
+		{name: "shared url to an html page is kept", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/blog/2026/post-3.5.html")}, check: func(t *testing.T, s *guard.Submission) {
+			if s.URL != "https://example.test/blog/2026/post-3.5.html" {
+				t.Errorf("URL = %q", s.URL)
+			}
+		}},
+		{name: "share note with a bare domain is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "see evil.com")}, code: "too_many_links"},
+		{name: "share note with a full-width link is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "\uff45\uff56\uff49\uff4c\uff0e\uff43\uff4f\uff4d")}, code: "too_many_links"},
+		{name: "share note with ordinary punctuation is accepted", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "Great read, e.g. part 3.5. Next week?")}},
 		{name: "share form subject field is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "subject", "WIN")}, code: "unknown_field"},
 		{name: "XFF from an untrusted peer is ignored", form: "contact", req: req{hdr: map[string]string{"X-Forwarded-For": "203.0.113.9"}, body: contact()}, check: func(t *testing.T, s *guard.Submission) {
 			if s.ClientIP != netip.MustParseAddr("192.0.2.10") {

@@ -30,16 +30,22 @@ func (k Kind) String() string {
 // address: the visitor's address is only ever a candidate Reply-To. Every
 // string in it is valid UTF-8 and every single-line field is free of control
 // characters and encoded words.
+//
+// A share form's URL carries nothing a visitor wrote but the choice of a
+// page: the query and fragment of the posted url are dropped, and a url
+// whose path, percent-decoded, holds whitespace, a control or format
+// character, '@' or a link (as the link limit counts them) is refused
+// with ErrOffsiteURL.
 type Submission struct {
 	ID         string            // random, URL-safe; in logs and the Message-ID
 	Form       string            // the form's name
 	Kind       Kind              // contact or share
-	Name       string            // visitor's name (single line, may be "")
+	Name       string            // visitor's name (single line, no '@' '<' '>' even in NFKC form, may be "")
 	ReplyTo    string            // visitor's validated addr-spec (may be "")
 	Subject    string            // contact: visitor's subject; share: always ""
 	Message    string            // visitor's text (multi-line, length-capped)
-	URL        string            // share: the shared page, on an allowed origin
-	Recipients []string          // normalised envelope recipients, deduplicated
+	URL        string            // share: the shared page: scheme, host (an allowed origin) and path only; see below
+	Recipients []string          // envelope recipients, deduplicated: domain lower-case, punycode, no trailing dot
 	Fields     map[string]string // extra fields the form allow-listed
 	ClientIP   netip.Addr        // resolved client IP
 	ClientKey  string            // hashed client key (IPv4 or IPv6 /64)

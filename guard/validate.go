@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
+	"golang.org/x/text/unicode/norm"
 )
 
 // input is the parsed submission as validator/v10 sees it: struct tags
@@ -19,7 +20,7 @@ import (
 // Valuer interface, one allocation per field per request; unexported fields
 // are read through reflect alone.
 type input struct {
-	name    string `validate:"utf8,singleline,runes=maxName"`
+	name    string `validate:"utf8,singleline,runes=maxName,noaddress"`
 	email   string `validate:"utf8,singleline,mailbox"`
 	subject string `validate:"utf8,singleline,runes=maxSubject"`
 	message string `validate:"utf8,multiline,runes=maxMessage"`
@@ -41,6 +42,7 @@ var fieldValidator = newValidator()
 //	singleline  SingleLine: no control, line break, separator or encoded word
 //	multiline   safeText: line breaks and tabs, no other control
 //	runes=F     at most the sibling int field F's value in runes
+//	noaddress   noAddressMarks: no '@', '<' or '>', nor a look-alike of them
 //	mailbox     one bare address (ParseAddress); empty only when the sibling
 //	            emailRequired is false
 func newValidator() *validator.Validate {
@@ -60,6 +62,7 @@ func newValidator() *validator.Validate {
 		}
 		return maxRunes(fl.Field().String(), int(max.Int()))
 	})
+	must("noaddress", func(fl validator.FieldLevel) bool { return noAddressMarks(fl.Field().String()) })
 	must("mailbox", func(fl validator.FieldLevel) bool {
 		s := fl.Field().String()
 		if s == "" {
@@ -108,6 +111,8 @@ func validate(in *input, names FieldNames) *Error {
 		return ErrInvalidField.withq("field ", field, " failed multiline")
 	case "runes":
 		return ErrInvalidField.withq("field ", field, " is too long")
+	case "noaddress":
+		return ErrInvalidField.withq("field ", field, " contains @, < or > (or a look-alike)")
 	case "mailbox":
 		if fe.Value() == "" {
 			return ErrInvalidEmail.withq("field ", field, " is required")
@@ -129,6 +134,25 @@ func errNotSingleLine(field string) *Error {
 // when its length in bytes already says so.
 func maxRunes(s string, max int) bool {
 	return len(s) <= max || utf8.RuneCountInString(s) <= max
+}
+
+// noAddressMarks reports whether s, read in its NFKC form, has no '@', '<'
+// or '>'. The visitor's name becomes the display name of From on contact
+// mail ("Ada via Example"), where a name that reads like an address
+// ("ceo@bank.example", "CEO <ceo@bank.example>") passes mail from the site
+// off as someone else's. NFKC folds the look-alikes a mail client shows the
+// same way, U+FF20 FULLWIDTH and U+FE6B SMALL COMMERCIAL AT, U+FF1C and
+// U+FE64 for '<', so they are refused like the ASCII marks.
+func noAddressMarks(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '@' || c == '<' || c == '>':
+			return false
+		case c >= 0x80:
+			return !strings.ContainsAny(norm.NFKC.String(s[i:]), "@<>")
+		}
+	}
+	return true
 }
 
 // SingleLine reports whether s is safe in a single-line mail header field:

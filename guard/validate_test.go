@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // referenceValidate applies the field rules, fields in the order name, email,
@@ -11,6 +13,7 @@ import (
 // first failure:
 //
 //	name, subject, url: valid UTF-8, SingleLine, at most max runes
+//	name:               no '@', '<' or '>' in its NFKC form
 //	email:              valid UTF-8, SingleLine, one bare address (ParseAddress), required if emailRequired
 //	message:            valid UTF-8, safeText (multi-line), at most max runes
 //
@@ -20,6 +23,9 @@ import (
 func referenceValidate(in *input, names FieldNames) *Error {
 	if e := refSingleLine(in.name, names.Name, in.maxName); e != nil {
 		return e
+	}
+	if strings.ContainsAny(norm.NFKC.String(in.name), "@<>") {
+		return ErrInvalidField.withq("field ", names.Name, " contains @, < or > (or a look-alike)")
 	}
 	if e := refEmail(in.email, names.Email, in.emailRequired); e != nil {
 		return e
@@ -92,7 +98,7 @@ func checkAgainstReference(t *testing.T, in input) {
 func TestValidateMatchesReference(t *testing.T) {
 	values := []string{"", "Ada", "ada@example.org", "not-an-address", "A <a@b.test>", "a\r\nBcc: x", "=?utf-8?q?x?=",
 		"a%0d%0ab", "\xff", "é", strings.Repeat("é", 6), strings.Repeat("x", 6), "line\nbreak", "tab\there", "nul\x00",
-		"\u0085", "\u2028", "https://example.test/p", " ", "a@bücher.example"}
+		"\u0085", "\u2028", "https://example.test/p", " ", "a@bücher.example", "Ada\uff20x", "\ufe6b", "\uff1cb\uff1e", "a<b", "é>"}
 	for _, name := range values {
 		for _, email := range values {
 			for _, msg := range values {
