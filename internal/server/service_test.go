@@ -81,7 +81,7 @@ func startService(t *testing.T, cfgYAML string) (base string, svc *Service, logs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, ln) }()
+	go func() { done <- svc.Run(ctx, ln, nil) }()
 	var once sync.Once
 	var runErr error
 	stop = func() error {
