@@ -57,7 +57,16 @@ func serve(ctx context.Context, args []string, e env) int {
 		_ = svc.Close()
 		return exitFailure
 	}
-	if err := svc.Run(ctx, ln); err != nil {
+	var admin net.Listener
+	if cfg.AdminListen != "" {
+		if admin, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			log.Error("cannot listen", "addr", cfg.AdminListen, "error", err.Error())
+			_ = ln.Close()
+			_ = svc.Close()
+			return exitFailure
+		}
+	}
+	if err := svc.Run(ctx, ln, admin); err != nil {
 		log.Error("stopped with an error", "error", err.Error())
 		return exitFailure
 	}

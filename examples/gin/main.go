@@ -64,7 +64,9 @@ func Deliver(m *mailer.Mailer) gin.HandlerFunc {
 			guard.WriteError(c.Writer, c.Request, e)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"ok": true, "id": s.ID})
+		// The guard's own success answer, byte for byte what a honeypot
+		// hit gets, so bots cannot tell the two apart.
+		guard.WriteSuccess(c.Writer, c.Request, s)
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/formguard/formguard/examples/internal/exampletest"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/gin-gonic/gin"
 )
@@ -71,4 +73,53 @@ func solve(t *testing.T, ch captcha.Challenge) string {
 	}
 	t.Fatal("no solution")
 	return ""
+}
+
+// TestGinHoneypotAnswerIsAnAccept posts a real accept and a honeypot hit
+// over TCP and requires the answers to be the same, status, every header
+// and body (the submission id aside), for JSON and for browser clients.
+func TestGinHoneypotAnswerIsAnAccept(t *testing.T) {
+	router, _, cfg := newTestRouter(t, nil)
+	srv := httptest.NewServer(router)
+	defer srv.Close()
+	good := url.Values{"name": {"Ada"}, "email": {"ada@example.org"}, "message": {"Hi"}}
+	for _, tc := range []struct {
+		name, accept string
+		extra        url.Values
+		wantStatus   int
+	}{
+		{"JSON", "application/json", nil, 200},
+		{"thank-you page", "text/html", nil, 200},
+		{"_next redirect", "text/html", url.Values{"_next": {"/sent"}}, 303},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			post := func(honeypot bool) exampletest.Answer {
+				v := url.Values{}
+				for k, vs := range good {
+					v[k] = vs
+				}
+				for k, vs := range tc.extra {
+					v[k] = vs
+				}
+				if honeypot {
+					v.Set("_gotcha", "x")
+				}
+				req, _ := http.NewRequest("POST", srv.URL+"/contact", strings.NewReader(v.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Origin", "http://"+cfg.Addr)
+				req.Header.Set("Accept", tc.accept)
+				client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return exampletest.ReadAnswer(t, resp)
+			}
+			accept := post(false)
+			if accept.Status != tc.wantStatus {
+				t.Fatalf("the accept: %d %s", accept.Status, accept.Body)
+			}
+			exampletest.SameAnswer(t, accept, post(true))
+		})
+	}
 }

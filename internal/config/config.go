@@ -95,6 +95,11 @@ type Config struct {
 	// Listen is the HTTP listen address (host:port). Default DefaultListen;
 	// FORMGUARD_LISTEN overrides it.
 	Listen string `yaml:"listen"`
+	// AdminListen, when set, is the only address serving /metrics and
+	// /readyz (/healthz is on both); a bare port (":9090" or "9090") binds
+	// 127.0.0.1. Empty: everything is served on Listen.
+	// FORMGUARD_ADMIN_LISTEN overrides it.
+	AdminListen string `yaml:"admin_listen"`
 	// DataDir holds state: the default outbox and DKIM key. Default
 	// DefaultDataDir. Relative paths are relative to the working directory.
 	DataDir string `yaml:"data_dir"`
@@ -174,6 +179,13 @@ type GlobalLimits struct {
 	// DefaultCaptchaVerify. The built-in proof-of-work is local and not
 	// capped.
 	CaptchaVerify Limit `yaml:"captcha_verify"`
+	// MemoryKeys caps the keys of the in-memory rate-limit store (without
+	// redis_url, and the local fallback with limits.redis_fallback). 0
+	// means ratelimit.DefaultMaxKeys.
+	MemoryKeys int `yaml:"memory_keys"`
+	// ReplayEntries caps the in-memory single-use token cache (without
+	// redis_url). 0 means captcha.DefaultReplayEntries.
+	ReplayEntries int `yaml:"replay_entries"`
 }
 
 // Mail configures how mail is built and delivered.
@@ -349,6 +361,7 @@ type Fields struct {
 // Unset tiers take the guard's defaults.
 type Limits struct {
 	PerIP        Limit `yaml:"per_ip"`
+	PerNetwork   Limit `yaml:"per_network"`
 	PerSender    Limit `yaml:"per_sender"`
 	PerRecipient Limit `yaml:"per_recipient"`
 	PerForm      Limit `yaml:"per_form"`

@@ -128,6 +128,7 @@ func TestEnvOverrides(t *testing.T) {
 	y := strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {username: formguard}\n", 1)
 	c, err := Parse("t.yaml", []byte(y), env(
 		EnvListen, "127.0.0.1:9999",
+		EnvAdminListen, "9998",
 		EnvRedisURL, "redis://127.0.0.1:6380/1",
 		EnvSMTPAddr, "relay.example.test:2525",
 		EnvSMTPPassword, "pw",
@@ -137,6 +138,7 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, got, want string }{
 		{"listen", c.Listen, "127.0.0.1:9999"},
+		{"admin listen (a bare port is loopback)", c.AdminListen, "127.0.0.1:9998"},
 		{"redis", c.RedisURL, "redis://127.0.0.1:6380/1"},
 		{"smtp addr", c.Mail.SMTP.Addr, "relay.example.test:2525"},
 		{"smtp password", c.Mail.SMTP.Password.Reveal(), "pw"},
@@ -147,6 +149,59 @@ func TestEnvOverrides(t *testing.T) {
 				t.Errorf("got %q, want %q", tc.got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAdminListen: a bare port binds loopback; a host is kept as written;
+// unset stays unset (everything on listen).
+func TestAdminListen(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"unset", "", ""},
+		{"a bare port with a colon binds loopback", `":9090"`, "127.0.0.1:9090"},
+		{"a bare port binds loopback", `"9090"`, "127.0.0.1:9090"},
+		{"a host is kept", `"[::1]:9090"`, "[::1]:9090"},
+		{"every interface when asked for", `"0.0.0.0:9090"`, "0.0.0.0:9090"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := minimal
+			if tc.value != "" {
+				y += "admin_listen: " + tc.value + "\n"
+			}
+			c, err := Parse("t.yaml", []byte(y), env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AdminListen != tc.want {
+				t.Errorf("admin_listen = %q, want %q", c.AdminListen, tc.want)
+			}
+		})
+	}
+}
+
+// TestLimitsKeys: per_network defaults to the guard's and can be set per
+// form; the capacity knobs pass through, 0 meaning the library default.
+func TestLimitsKeys(t *testing.T) {
+	y := strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test]}\n  narrow: {to: [support@example.test], limits: {per_network: 7/10m}}", 1) +
+		"limits: {memory_keys: 4096, replay_entries: 512}\n"
+	c, err := Parse("t.yaml", []byte(y), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Forms["contact"].Limits.PerNetwork.Limit; got != guard.DefaultPerNetwork {
+		t.Errorf("unset per_network = %v, want the guard default %v", got, guard.DefaultPerNetwork)
+	}
+	if got := c.Forms["narrow"].Limits.PerNetwork.Limit; got != (ratelimit.Limit{Count: 7, Period: 10 * time.Minute}) {
+		t.Errorf("per_network = %v, want 7/10m", got)
+	}
+	if c.Limits.MemoryKeys != 4096 || c.Limits.ReplayEntries != 512 {
+		t.Errorf("memory_keys %d replay_entries %d, want 4096 and 512", c.Limits.MemoryKeys, c.Limits.ReplayEntries)
+	}
+	d, err := Parse("t.yaml", []byte(minimal), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Limits.MemoryKeys != 0 || d.Limits.ReplayEntries != 0 || d.AdminListen != "" {
+		t.Errorf("defaults: memory_keys %d replay_entries %d admin_listen %q, want 0, 0 and unset", d.Limits.MemoryKeys, d.Limits.ReplayEntries, d.AdminListen)
 	}
 }
 
@@ -217,6 +272,13 @@ func TestInvalid(t *testing.T) {
 		{"wrong type", minimal + "http: {max_header_bytes: lots}\n", nil, "line 8"},
 		{"form token min_fill not below max_age", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {min_fill: 2h, max_age: 1h}}", 1), nil, "form_token.min_fill"},
 		{"form token max_age too short", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {max_age: 10s}}", 1), nil, "form_token.max_age: must be between 1m and 168h"},
+		{"admin_listen not host:port", minimal + "admin_listen: localhost\n", nil, `t.yaml:8: admin_listen: "localhost" is not host:port`},
+		{"admin_listen with a bad port", minimal + "admin_listen: \"127.0.0.1:99999\"\n", nil, "admin_listen: \"127.0.0.1:99999\": bad port"},
+		{"admin_listen on listen's address", minimal + "listen: 127.0.0.1:8080\nadmin_listen: \"8080\"\n", nil, "admin_listen: must differ from listen"},
+		{"bad admin_listen names its variable", minimal, []string{EnvAdminListen, "a:b:c"}, "admin_listen (from FORMGUARD_ADMIN_LISTEN)"},
+		{"negative memory_keys", minimal + "limits: {memory_keys: -1}\n", nil, "limits.memory_keys: must not be negative"},
+		{"negative replay_entries", minimal + "limits: {replay_entries: -5}\n", nil, "limits.replay_entries: must not be negative"},
+		{"bad per_network names its line", strings.Replace(minimal, "{to: [support@example.test]}", "\n    to: [support@example.test]\n    limits: {per_network: 30/fortnight}", 1), nil, "line 9"},
 		{"key secret from env and file", minimal + "key_secret_env: A\nkey_secret_file: /x\n", nil, "not both"},
 	}
 	for _, tc := range tests {

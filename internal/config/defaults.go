@@ -1,9 +1,11 @@
 package config
 
 import (
+	"net"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/ratelimit"
@@ -46,6 +48,7 @@ func (c *Config) applyDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
+	c.AdminListen = adminAddr(c.AdminListen)
 	if c.Mail.Outbox == "" {
 		c.Mail.Outbox = OutboxKindDir
 		if c.RedisURL != "" {
@@ -120,6 +123,7 @@ func (c *Config) applyDefaults() {
 			f.ChoiceField = guard.DefaultChoiceField
 		}
 		fillLimit(&f.Limits.PerIP, guard.DefaultPerIP)
+		fillLimit(&f.Limits.PerNetwork, guard.DefaultPerNetwork)
 		fillLimit(&f.Limits.PerSender, guard.DefaultPerSender)
 		fillLimit(&f.Limits.PerRecipient, guard.DefaultPerRecipient)
 		fillLimit(&f.Limits.PerForm, guard.DefaultPerForm)
@@ -131,6 +135,21 @@ func (c *Config) applyDefaults() {
 			zeroDur(&f.FormToken.MaxAge, DefaultTokenMaxAge)
 		}
 	}
+}
+
+// adminAddr puts a bare admin port (":9090" or "9090") on loopback: the
+// admin endpoints tell whoever can reach them about the service's health.
+func adminAddr(v string) string {
+	if v == "" {
+		return ""
+	}
+	port := strings.TrimPrefix(v, ":")
+	for _, r := range port {
+		if r < '0' || r > '9' {
+			return v
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 func captchaDefaults(cc *Captcha) {

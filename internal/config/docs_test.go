@@ -2,12 +2,15 @@ package config
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/formguard/formguard/guard"
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/guard/ratelimit"
 )
 
 // docsRow returns the line of the README's tables for key.
@@ -93,6 +96,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"limits.redis_timeout":     DefaultRedisTimeout.String(),
 		"limits.captcha_verify":    DefaultCaptchaVerify.String(),
 		"limits.per_ip":            guard.DefaultPerIP.String(),
+		"limits.per_network":       guard.DefaultPerNetwork.String(),
 		"limits.per_sender":        guard.DefaultPerSender.String(),
 		"limits.per_recipient":     guard.DefaultPerRecipient.String(),
 		"limits.per_form":          guard.DefaultPerForm.String(),
@@ -104,6 +108,8 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		"mail.retry.max_age":       "72h",
 		"mail.workers":             "4×CPUs",
 		"form_token.max_age":       "2h",
+		"limits.memory_keys":       "0",
+		"limits.replay_entries":    "0",
 	} {
 		t.Run(key, func(t *testing.T) {
 			row := docsRow(doc, key)
@@ -115,5 +121,12 @@ func TestDocsCoverEveryKey(t *testing.T) {
 				t.Errorf("the default column for %s does not say %q:\n%s", key, want, row)
 			}
 		})
+	}
+
+	// 0 stands for a library default: the row names its value.
+	for key, lib := range map[string]int{"limits.memory_keys": ratelimit.DefaultMaxKeys, "limits.replay_entries": captcha.DefaultReplayEntries} {
+		if row := docsRow(doc, key); !strings.Contains(row, "("+strconv.Itoa(lib)+")") {
+			t.Errorf("the row for %s does not give the library default %d:\n%s", key, lib, row)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 // Environment variables that override the file.
 const (
 	EnvListen        = "FORMGUARD_LISTEN"
+	EnvAdminListen   = "FORMGUARD_ADMIN_LISTEN"
 	EnvRedisURL      = "FORMGUARD_REDIS_URL"
 	EnvSMTPAddr      = "FORMGUARD_SMTP_ADDR"
 	EnvSMTPPassword  = "FORMGUARD_SMTP_PASSWORD"
@@ -116,6 +117,7 @@ func (c *Config) applyEnv(getenv func(string) (string, bool), p *problems) {
 		}
 	}
 	set(EnvListen, "listen", &c.Listen)
+	set(EnvAdminListen, "admin_listen", &c.AdminListen)
 	set(EnvRedisURL, "redis_url", &c.RedisURL)
 	set(EnvSMTPAddr, "mail.smtp.addr", &c.Mail.SMTP.Addr)
 }

@@ -17,6 +17,9 @@ func (c *Config) Warnings() []string {
 			w = append(w, fmt.Sprintf("trusted_proxies[%d] %s trusts nearly every address: clients can then choose their own rate-limit key with X-Forwarded-For", i, p))
 		}
 	}
+	if c.AdminListen != "" && !loopbackHost(c.AdminListen) {
+		w = append(w, "admin_listen "+c.AdminListen+" is not a loopback address: /metrics and /readyz are reachable from other hosts")
+	}
 	if c.Mail.DKIM.Generate && !reserved {
 		w = append(w, "mail.dkim.generate is on: a key made at start-up is not yet published in DNS; create it with `formguard dkim-keygen` and publish it before sending")
 	}

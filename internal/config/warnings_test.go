@@ -22,6 +22,8 @@ forms: {contact: {to: [a@formguard.dev]}}
 		{"a generated key on a real domain", strings.Replace(prod, "dkim: {", "dkim: {generate: true, ", 1), "not yet published in DNS"},
 		{"the file transport on a real domain", strings.Replace(prod, "transport: smtp", "transport: file", 1), "not sent"},
 		{"plain http origin on a real host", strings.Replace(prod, "https://formguard.dev", "http://formguard.dev", 1), "secure context"},
+		{"admin endpoints on every interface", prod + "admin_listen: \"0.0.0.0:9090\"\n", "admin_listen 0.0.0.0:9090 is not a loopback address"},
+		{"admin endpoints on a bare port (loopback) warn of nothing", prod + "admin_listen: \"9090\"\n", ""},
 		{"an open form", strings.Replace(prod, "{to: [a@formguard.dev]}", "{to: [a@formguard.dev], allow_missing_origin: true, captcha: {provider: none}}", 1), "forms.contact takes posts from any client"},
 	}
 	for _, tc := range tests {

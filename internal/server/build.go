@@ -164,7 +164,7 @@ func GuardForms(cfg *config.Config, verifiers map[string]captcha.Verifier, token
 			AllowMissingOrigin: f.AllowMissingOrigin,
 			AllowNoBotDefence:  f.AllowNoBotDefence,
 			Limits: guard.Limits{
-				PerIP: f.Limits.PerIP.Limit, PerSender: f.Limits.PerSender.Limit,
+				PerIP: f.Limits.PerIP.Limit, PerNetwork: f.Limits.PerNetwork.Limit, PerSender: f.Limits.PerSender.Limit,
 				PerRecipient: f.Limits.PerRecipient.Limit, PerForm: f.Limits.PerForm.Limit,
 			},
 			SuccessURL: f.SuccessURL,

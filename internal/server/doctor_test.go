@@ -81,7 +81,7 @@ func TestStartupDoctor(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- svc.Run(ctx, ln) }()
+			go func() { done <- svc.Run(ctx, ln, nil) }()
 			deadline := time.Now().Add(StartupDoctorTimeout + 10*time.Second)
 			for !strings.Contains(logs.String(), tc.want[len(tc.want)-1]) {
 				if time.Now().After(deadline) {

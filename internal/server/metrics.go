@@ -115,6 +115,9 @@ type MetricsConfig struct {
 	// StoreFallback reports whether the rate-limit store is running on its
 	// local fallback (Redis unreachable). Zero value: no such gauge.
 	StoreFallback func() bool
+	// GuardStats reports the guard's running totals (guard.Guard.Stats),
+	// read at scrape time. Zero value: no such counters.
+	GuardStats func() guard.Stats
 }
 
 // NewMetrics registers the service's metrics and the Go runtime's.
@@ -164,6 +167,18 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 			}
 			return 0
 		}))
+	}
+	if cfg.GuardStats != nil {
+		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "formguard_log_lines_suppressed_total",
+				Help: "Decision log lines left out by sampling of repeated decisions (formguard_decisions_total still counts every one).",
+			}, func() float64 { return float64(cfg.GuardStats().LogSuppressed) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "formguard_penalty_errors_total",
+				Help: "Offences the ban store failed to record (the posts themselves were still decided).",
+			}, func() float64 { return float64(cfg.GuardStats().PenaltyErrors) }),
+		)
 	}
 	return m
 }

@@ -60,7 +60,7 @@ func openRedis(ctx context.Context, cfg *config.Config, opt Options, log *slog.L
 	}
 	store, err := redisstore.New(redisstore.Config{
 		Client: client, Prefix: RedisPrefix, Failure: failure, Now: opt.Now,
-		Timeout: cfg.Limits.RedisTimeout,
+		Timeout: cfg.Limits.RedisTimeout, FallbackMaxKeys: cfg.Limits.MemoryKeys,
 		OnFallback: func(active bool) {
 			if active {
 				log.Warn("rate limits: redis unreachable", "policy", failure.String())

@@ -67,6 +67,10 @@ type Config struct {
 	Ready map[string]func(context.Context) error
 	// Metrics receives counts. Zero value: a fresh NewMetrics.
 	Metrics *Metrics
+	// SeparateAdmin serves GET /readyz and GET /metrics only on
+	// AdminHandler, not on the public handler (admin_listen). GET /healthz,
+	// which tells nothing, is on both. Zero value: all on the public one.
+	SeparateAdmin bool
 	// Demo, when set, serves the demo page at GET /.
 	Demo *Demo
 	// Logger receives one line per delivery. Zero value: slog.Default().
@@ -81,6 +85,7 @@ type Server struct {
 	forms   map[string]http.Handler
 	cors    *cors
 	mux     *http.ServeMux
+	admin   *http.ServeMux
 }
 
 // New validates cfg and builds the handler.
@@ -138,15 +143,30 @@ func (s *Server) routes() {
 	// Anything else under /f/ names no form: the same problem answer.
 	m.Handle("/f/", s.instrument("submit", http.HandlerFunc(s.unknownForm)))
 	m.Handle("/f/{form}/challenge", s.instrument("challenge", http.HandlerFunc(s.challenge)))
+	s.admin = http.NewServeMux()
+	s.admin.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(healthz)))
+	s.admin.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
+	s.admin.Handle("GET /metrics", s.metrics.Handler())
 	m.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(healthz)))
-	m.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
-	m.Handle("GET /metrics", s.metrics.Handler())
+	if !s.cfg.SeparateAdmin {
+		m.Handle("GET /readyz", s.admin)
+		m.Handle("GET /metrics", s.admin)
+	}
 	m.Handle("/f/{form}/token", s.instrument("token", http.HandlerFunc(s.token)))
 	m.Handle("GET /assets/", s.instrument("assets", http.StripPrefix("/assets", assets(s.cfg.Assets))))
 	if s.cfg.Demo != nil {
 		m.Handle("GET /{$}", s.instrument("demo", s.cfg.Demo))
 	}
 	s.mux = m
+}
+
+// AdminHandler serves GET /healthz, /readyz and /metrics, for an admin
+// listener.
+func (s *Server) AdminHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Content-Type-Options"] = nosniff
+		s.admin.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP implements http.Handler.

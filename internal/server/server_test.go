@@ -98,13 +98,14 @@ func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServe
 	}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	var g *guard.Guard // built after the metrics it counts into
 	m := NewMetrics(MetricsConfig{Outbox: func(ctx context.Context) (OutboxStats, error) {
 		s, err := ob.Stats(ctx, time.Now())
 		return OutboxStats{Depth: s.Depth, Dead: s.Dead, OldestAge: s.OldestAge}, err
-	}})
+	}, GuardStats: func() guard.Stats { return g.Stats() }})
 	gc := GuardConfig(cfg, caps, m)
 	gc.Logger, gc.Now = log, clock.Now
-	g, err := guard.New(gc)
+	g, err = guard.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"github.com/formguard/formguard/guard/ratelimit"
 	"github.com/formguard/formguard/internal/config"
 	"github.com/formguard/formguard/mailer"
-	"github.com/formguard/formguard/mailer/dnscheck"
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
@@ -65,6 +62,7 @@ type Service struct {
 	guard   *guard.Guard
 	mailer  *mailer.Mailer
 	store   ratelimit.Store
+	replay  captcha.ReplayCache
 	redis   *redis.Client
 	metrics *Metrics
 	signer  crypto.Signer
@@ -107,23 +105,22 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		}
 	}
 
-	var replay captcha.ReplayCache
 	var queue outbox.Queue
 	if cfg.RedisURL != "" {
 		rp, err := openRedis(ctx, cfg, opt, s.log)
 		if err != nil {
 			return nil, err
 		}
-		s.redis, s.store, replay, queue = rp.client, rp.store, rp.replay, rp.queue
+		s.redis, s.store, s.replay, queue = rp.client, rp.store, rp.replay, rp.queue
 		closers = append(closers, s.redis.Close, s.store.Close)
 	} else {
-		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Now: opt.Now})
+		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.Limits.MemoryKeys, Now: opt.Now})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 		s.store = m
 		closers = append(closers, m.Close)
-		replay = captcha.NewMemoryReplay(0, opt.Now)
+		s.replay = captcha.NewMemoryReplay(cfg.Limits.ReplayEntries, opt.Now)
 	}
 	if queue == nil { // mail.outbox: dir
 		dq, err := outbox.NewDir(outbox.DirConfig{Path: cfg.Mail.OutboxDir, Now: opt.Now})
@@ -164,6 +161,13 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 			d, ok := s.store.(interface{ Degraded() bool })
 			return ok && d.Degraded()
 		},
+		// The guard is built after the metrics it counts into.
+		GuardStats: func() guard.Stats {
+			if s.guard == nil {
+				return guard.Stats{}
+			}
+			return s.guard.Stats()
+		},
 	})
 
 	templates := map[string]mailer.Template{}
@@ -201,7 +205,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 	queueOwned, mailerOwned = false, true
 	closers = append(closers, s.mailer.Close)
 
-	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: DeriveKey(master, "captcha"), Replay: replay, Now: opt.Now,
+	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: DeriveKey(master, "captcha"), Replay: s.replay, Now: opt.Now,
 		// Harder puzzles for clients the guard refused lately; the guard is
 		// built after the verifiers it uses, hence the indirection.
 		Escalate: func(clientKey string) int64 {
@@ -260,8 +264,10 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		Origins:    cfg.Site.Origins,
 		Ready:      ready,
 		Metrics:    s.metrics,
-		Demo:       demo,
-		Logger:     s.log,
+		// /readyz and /metrics only on admin_listen when it is set.
+		SeparateAdmin: cfg.AdminListen != "",
+		Demo:          demo,
+		Logger:        s.log,
 	})
 	if err != nil {
 		return nil, err
@@ -369,136 +375,6 @@ func (s *Service) SentDir() string { return filepath.Join(s.cfg.Mail.OutboxDir, 
 
 // Handler is the service's HTTP handler.
 func (s *Service) Handler() http.Handler { return s.handler }
-
-// Run serves on ln until ctx ends, then shuts down gracefully: it stops
-// accepting, lets in-flight requests finish (so every accepted post is in
-// the outbox), stops the delivery workers after their current attempt and
-// closes everything. It returns nil after a clean shutdown.
-func (s *Service) Run(ctx context.Context, ln net.Listener) error {
-	h := s.cfg.HTTP
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: h.ReadHeaderTimeout,
-		ReadTimeout:       h.ReadTimeout,
-		WriteTimeout:      h.WriteTimeout,
-		IdleTimeout:       h.IdleTimeout,
-		MaxHeaderBytes:    h.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	s.mailer.Start(workCtx)
-	outboxAt := s.cfg.Mail.OutboxDir
-	if s.cfg.Mail.Outbox == config.OutboxKindRedis {
-		outboxAt = "redis stream " + RedisPrefix + ":outbox"
-	}
-	attrs := []any{"addr", ln.Addr().String(), "url", "http://" + ln.Addr().String() + "/",
-		"outbox", outboxAt, "transport", s.cfg.Mail.Transport, "forms", s.cfg.FormNames(),
-		"limits", map[bool]string{true: "redis", false: "memory"}[s.redis != nil]}
-	if s.cfg.Mail.Transport == config.TransportFile {
-		attrs = append(attrs, "eml_dir", s.SentDir())
-	}
-	s.log.Info("formguard listening", attrs...)
-	for _, w := range s.cfg.Warnings() {
-		s.log.Warn("config warning", "warning", w)
-	}
-	if config.ReservedDomain(s.cfg.Site.Domain) {
-		s.log.Info("doctor skipped: site.domain is a reserved test name (RFC 2606, RFC 6761)", "domain", s.cfg.Site.Domain)
-	} else if !s.opt.SkipDoctor {
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			s.doctor(workCtx)
-		}()
-	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	var serveErr error
-	select {
-	case serveErr = <-errc:
-	case <-ctx.Done():
-		s.log.Info("shutting down", "grace", h.ShutdownTimeout.String())
-		sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout)
-		if err := srv.Shutdown(sctx); err != nil {
-			s.log.Warn("graceful shutdown incomplete; closing connections", "error", err.Error())
-			_ = srv.Close()
-		}
-		cancel()
-		serveErr = <-errc
-	}
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
-	}
-	stopWork()
-	err := errors.Join(serveErr, s.Close())
-	if err == nil {
-		s.log.Info("stopped cleanly")
-	}
-	return err
-}
-
-// Close stops background work and releases every resource (idempotent).
-func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.bg.Wait()
-		var errs []error
-		if s.mailer != nil {
-			errs = append(errs, s.mailer.Close())
-		}
-		if s.guard != nil {
-			errs = append(errs, s.guard.Close())
-		}
-		if s.store != nil {
-			errs = append(errs, s.store.Close())
-		}
-		if s.redis != nil {
-			errs = append(errs, s.redis.Close())
-		}
-		s.closeErr = errors.Join(errs...)
-	})
-	return s.closeErr
-}
-
-// doctor runs the DNS checks once and logs each finding; a DNS outage is
-// logged, never fatal.
-func (s *Service) doctor(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, StartupDoctorTimeout)
-	defer cancel()
-	rep, err := dnscheck.Check(ctx, DoctorConfig(s.cfg, s.signer.Public(), nil, s.opt.DNSServer))
-	if err != nil {
-		s.log.Warn("doctor: DNS checks could not run", "error", err.Error())
-		return
-	}
-	for _, f := range rep.Findings {
-		level := slog.LevelInfo
-		switch f.Severity {
-		case dnscheck.SeverityError:
-			level = slog.LevelError
-		case dnscheck.SeverityWarning:
-			level = slog.LevelWarn
-		}
-		s.log.Log(ctx, level, "doctor finding", "code", string(f.Code), "severity", string(f.Severity), "detail", f.Detail, "fix", f.Fix)
-	}
-	s.log.Info("doctor done", "domain", rep.Domain, "findings", len(rep.Findings), "errors", rep.HasErrors(), "notes", rep.Notes)
-}
-
-// DoctorConfig is the dnscheck configuration for cfg: the DKIM public key,
-// the relay IPs when given, else the SMTP relay's host.
-func DoctorConfig(cfg *config.Config, pub crypto.PublicKey, relayIPs []netip.Addr, server string) dnscheck.Config {
-	dc := dnscheck.Config{
-		Domain:    cfg.Site.Domain,
-		Bounce:    cfg.Mail.Bounce,
-		Selector:  cfg.Mail.DKIM.Selector,
-		PublicKey: pub,
-		RelayIPs:  relayIPs,
-		Server:    server,
-	}
-	if len(relayIPs) == 0 && cfg.Mail.Transport == config.TransportSMTP {
-		dc.RelayHost = cfg.Mail.SMTP.Addr
-	}
-	return dc
-}
 
 func tokenIssuers[T TokenIssuer](m map[string]T) map[string]TokenIssuer {
 	out := make(map[string]TokenIssuer, len(m))

@@ -64,8 +64,27 @@ func emlFiles(t *testing.T, dir string) []string {
 // runs it on a loopback port until the test ends.
 func startService(t *testing.T, cfgYAML string) (base string, svc *Service, logs *syncBuffer, stop func() error) {
 	t.Helper()
+	base, _, svc, logs, stop = startServiceAdmin(t, cfgYAML)
+	return base, svc, logs, stop
+}
+
+// startServiceAdmin is startService that also serves the admin endpoints
+// on a loopback port of their own when cfgYAML says admin_listen: ADMIN
+// (adminBase is "" otherwise). DATA in cfgYAML is the data folder.
+func startServiceAdmin(t *testing.T, cfgYAML string) (base, adminBase string, svc *Service, logs *syncBuffer, stop func() error) {
+	t.Helper()
 	dir := t.TempDir()
 	cfgYAML = strings.ReplaceAll(cfgYAML, "DATA", dir)
+	var admin net.Listener
+	if strings.Contains(cfgYAML, "admin_listen: ADMIN") {
+		var err error
+		if admin, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Close() }) // Run closes it; Open may fail first
+		cfgYAML = strings.ReplaceAll(cfgYAML, "admin_listen: ADMIN", `admin_listen: "`+admin.Addr().String()+`"`)
+		adminBase = "http://" + admin.Addr().String()
+	}
 	cfg, err := config.Parse("svc.yaml", []byte(cfgYAML), config.Options{Getenv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +100,7 @@ func startService(t *testing.T, cfgYAML string) (base string, svc *Service, logs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, ln) }()
+	go func() { done <- svc.Run(ctx, ln, admin) }()
 	var once sync.Once
 	var runErr error
 	stop = func() error {
@@ -92,7 +111,7 @@ func startService(t *testing.T, cfgYAML string) (base string, svc *Service, logs
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return "http://" + ln.Addr().String(), svc, logs, stop
+	return "http://" + ln.Addr().String(), adminBase, svc, logs, stop
 }
 
 const serviceConfig = `
