@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -11,12 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -492,68 +489,6 @@ func first(v []string) string {
 	return v[0]
 }
 
-// bodyReader replays a read body to the wrapped handler.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
-// newBody returns a replay reader and an n-byte buffer for a body, in one
-// allocation when the body is small (as form posts mostly are).
-func newBody(n int) (*bodyReader, []byte) {
-	switch {
-	case n <= 256:
-		x := new(struct {
-			bodyReader
-			b [256]byte
-		})
-		return &x.bodyReader, x.b[:n:n]
-	case n <= 1024:
-		x := new(struct {
-			bodyReader
-			b [1024]byte
-		})
-		return &x.bodyReader, x.b[:n:n]
-	}
-	return new(bodyReader), make([]byte, n)
-}
-
-// readBody reads at most max bytes and puts the body back on r.
-func readBody(r *http.Request, max int64) ([]byte, *Error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	if r.ContentLength > 0 && r.ContentLength <= max {
-		// net/http's body reader ends at Content-Length, so exactly this
-		// many bytes can be read.
-		br, b := newBody(int(r.ContentLength))
-		_, err := io.ReadFull(r.Body, b)
-		_ = r.Body.Close()
-		if err != nil {
-			return nil, ErrMalformed.withf("reading body: %v", err)
-		}
-		br.Reset(b)
-		r.Body = br
-		return b, nil
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
-	_ = r.Body.Close()
-	if err != nil {
-		return nil, ErrMalformed.withf("reading body: %v", err)
-	}
-	if n > max {
-		return nil, ErrTooLarge.withf("body over %d bytes", max)
-	}
-	b := buf.Bytes()
-	br := &bodyReader{}
-	br.Reset(b)
-	r.Body = br
-	return b, nil
-}
-
 // fields applies the sender lock, field rules, recipients and content rules.
 func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
 	// A field choosing a sender or recipient is reported (and penalised)
@@ -658,125 +593,4 @@ func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Requ
 		return ErrTokenInvalid.with(err)
 	}
 	return ErrCaptchaInvalid.with(err)
-}
-
-// limit builds every tier of the request and decides them in ONE store call.
-//
-// The rules live in a pooled array (passed through the Store interface, a
-// stack array would escape): a Store reads them during Allow and keeps
-// nothing, as an io.Writer keeps nothing of what it is given.
-func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
-	buf := g.rules.Get().(*[8]ratelimit.Rule)
-	defer func() {
-		clear(buf[:])
-		g.rules.Put(buf)
-	}()
-	rules := append(buf[:0],
-		ratelimit.Rule{Tier: ratelimit.TierIP, Key: sub.ClientKey, Limit: p.limits.PerIP},
-		ratelimit.Rule{Tier: ratelimit.TierForm, Key: p.name, Limit: p.limits.PerForm},
-		ratelimit.Rule{Tier: ratelimit.TierGlobal, Key: "*", Limit: g.global},
-	)
-	if sub.ReplyTo != "" {
-		rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierSender, Key: g.hashKey("sender", strings.ToLower(sub.ReplyTo)), Limit: p.limits.PerSender})
-	}
-	if p.form.Kind == KindShare {
-		for _, a := range sub.Recipients {
-			rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierRecipient, Key: g.hashKey("rcpt", strings.ToLower(a)), Limit: p.limits.PerRecipient})
-		}
-	}
-	d, err := g.store.Allow(ctx, rules)
-	if err != nil {
-		return ErrLimiterUnavailable.with(err)
-	}
-	if w != nil {
-		ratelimit.SetHeaders(w.Header(), rules, d)
-	}
-	if !d.Allowed {
-		e := ErrRateLimited
-		if d.Banned {
-			e = ErrBanned
-		}
-		tier := "?"
-		if d.Rule >= 0 && d.Rule < len(rules) {
-			tier = rules[d.Rule].Tier
-		}
-		out := e.withText("tier ", tier, "")
-		out.RetryAfter = d.RetryAfter
-		g.esc.mark(sub.ClientKey, g.now().Add(EscalateWindow))
-		return out
-	}
-	return nil
-}
-
-// penalize reports an abusive request to the store's ban list, if it keeps
-// one. It is the one store call made for a locally rejected request, and
-// only for rejections that no legitimate browser produces.
-//
-// The answer to the request never depends on the ban, so a store whose
-// Penalize is a round trip (ratelimit.AsyncBanner) records it in the
-// background; the store makes the client's next request wait for it.
-func (g *Guard) penalize(ctx context.Context, clientKey string) {
-	if g.banner == nil {
-		return
-	}
-	if g.async != nil {
-		ctx = context.WithoutCancel(ctx)
-		g.async.PenalizeAsync(ctx, clientKey, func(ban time.Duration, err error) { g.logBan(ctx, clientKey, ban, err) })
-		return
-	}
-	ban, err := g.banner.Penalize(ctx, clientKey)
-	g.logBan(ctx, clientKey, ban, err)
-}
-
-func (g *Guard) logBan(ctx context.Context, clientKey string, ban time.Duration, err error) {
-	if err != nil {
-		g.stats.penaltyErrors.Add(1)
-		g.logLine(ctx, slog.LevelWarn, "formguard ban store error", slog.String("client", clientKey), slog.Any("err", err))
-	} else if ban > 0 {
-		g.logLine(ctx, slog.LevelInfo, "formguard client banned", slog.String("client", clientKey), slog.String("for", ban.String()))
-	}
-}
-
-// decisionPC is the source position a handler with AddSource reports for
-// the guard's log lines: taken once here, since runtime.Callers on every
-// line would cost more than formatting the line.
-var decisionPC = callerPC()
-
-func callerPC() uintptr {
-	var pcs [1]uintptr
-	runtime.Callers(2, pcs[:])
-	return pcs[0]
-}
-
-// logDecision writes the one log line of a decision. The record is handed
-// to the handler directly: the attributes fit the record's inline space
-// (one more for a rejection's reason) and no call stack is walked.
-func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error) {
-	h := g.log.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "formguard decision", decisionPC)
-	if err == nil {
-		r.AddAttrs(slog.String("form", form), slog.String("outcome", "accepted"), slog.String("id", sub.ID),
-			slog.String("client", clientKey), slog.Int("recipients", len(sub.Recipients)))
-	} else {
-		r.AddAttrs(slog.String("form", truncate(form, 64)), slog.String("outcome", "rejected"),
-			slog.String("code", err.Code), slog.Int("status", err.Status), slog.String("client", clientKey))
-		if err.Cause != nil {
-			r.AddAttrs(slog.String("reason", err.Cause.Error()))
-		}
-	}
-	_ = h.Handle(ctx, r)
-}
-
-// logLine is Logger.LogAttrs without the call stack walk (see decisionPC).
-func (g *Guard) logLine(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	h := g.log.Handler()
-	if !h.Enabled(ctx, level) {
-		return
-	}
-	r := slog.NewRecord(time.Now(), level, msg, decisionPC)
-	r.AddAttrs(attrs...)
-	_ = h.Handle(ctx, r)
 }
