@@ -45,6 +45,7 @@ type Guard struct {
 	esc       escalation
 
 	clientKeys clientKeyCache
+	netKeys    clientKeyCache // networkKey's cache
 	stats      counters
 }
 
@@ -323,7 +324,8 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 		if e != nil {
 			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
 			if e.Code == ErrHoneypot.Code {
-				g.onSuccess(w, r, g.decoy(form))
+				sub.ID, sub.Received = newID(), g.now()
+				g.onSuccess(w, r, sub)
 				return
 			}
 			g.onError(w, r, e)
@@ -333,9 +335,18 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 	})
 }
 
-// decoy is the fake submission a honeypot hit is answered with.
-func (g *Guard) decoy(form string) *Submission {
-	return &Submission{ID: newID(), Form: form, Received: g.now()}
+// decoy is the fake submission a honeypot hit is answered with: what an
+// accept of the same post would carry into the answer (a same-site "_next"
+// to redirect to; Handler adds a fresh ID), so the two answers are the
+// same.
+func (g *Guard) decoy(form string, vals *fieldSet) *Submission {
+	d := &Submission{Form: form}
+	if next := vals.first(DefaultRedirectFieldKey); next != "" {
+		if _, err := g.sameSite(next); err == nil {
+			d.Next = next
+		}
+	}
+	return d
 }
 
 // Check runs every check on a post whose form name is the last path
@@ -365,7 +376,9 @@ func newID() string {
 // request was admitted and consumed rate-limit budget; the body has been
 // read and r.Body replaced so a wrapped handler can read it again.
 // ErrHoneypot means a bot filled the honeypot: answer as for success and
-// deliver nothing. w is used only to set rate-limit headers.
+// deliver nothing. w is used only for headers of a refusal: Allow on a
+// 405 and the rate-limit headers on a 429 (an accept carries none, so a
+// honeypot hit answered as success looks like one).
 func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, error) {
 	sub, e := g.checkForm(w, r, form)
 	if e != nil {
@@ -426,7 +439,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	}
 	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
 		g.penalize(r.Context(), clientKey)
-		return nil, clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
+		return g.decoy(form, vals), clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
 	}
 	sub, e := g.fields(p, vals)
 	if e != nil {
@@ -442,6 +455,11 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 		sub.Next = next
 	}
 	sub.ClientIP, sub.ClientKey = ip, clientKey
+	// The client's own limits and bans before anything that spends what
+	// other visitors share (see limitClient).
+	if e := g.limitClient(r.Context(), w, p, sub); e != nil {
+		return nil, clientKey, e
+	}
 	now := g.now()
 	creq := captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}
 	if p.form.Token != nil {
@@ -460,7 +478,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 			return nil, clientKey, e
 		}
 	}
-	if e := g.limit(r.Context(), w, p, sub); e != nil {
+	if e := g.limitShared(r.Context(), w, p, sub); e != nil {
 		return nil, clientKey, e
 	}
 	sub.ID = newID()
