@@ -46,4 +46,12 @@
 // step 10 consumes nothing from the shared limits. Only a refusal carries
 // rate-limit headers, so a honeypot hit answered as success is
 // indistinguishable from a real accept.
+//
+// # Logs
+//
+// Each decision is one log line, but a client repeating one refusal gets
+// at most a few lines a minute per refusal code, then one summary line
+// with the count of those left out (Stats.LogSuppressed counts them too);
+// the lines' free text is capped in length. Clients beyond the sampler's
+// bound share one budget, so a flood from many addresses is bounded too.
 package guard

@@ -46,6 +46,7 @@ type Guard struct {
 
 	clientKeys clientKeyCache
 	netKeys    clientKeyCache // networkKey's cache
+	logs       logSampler
 	stats      counters
 }
 
