@@ -6,14 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,14 +66,6 @@ type Stats struct {
 // Stats returns the Guard's running totals.
 func (g *Guard) Stats() Stats {
 	return Stats{LogSuppressed: g.stats.logSuppressed.Load(), PenaltyErrors: g.stats.penaltyErrors.Load()}
-}
-
-// keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
-// one allocation (the result).
-type keyedHash struct {
-	h   hash.Hash
-	buf []byte
-	sum [sha256.Size]byte // hash.Hash.Sum's destination: through an interface it would escape
 }
 
 // New validates cfg and builds a Guard. Every problem with cfg is reported
@@ -178,116 +167,6 @@ func (g *Guard) FormKind(form string) (Kind, bool) {
 
 // ClientIP is the Guard's trusted client IP for r (see IPResolver).
 func (g *Guard) ClientIP(r *http.Request) (netip.Addr, error) { return g.ips.ClientIP(r) }
-
-// ClientKey is the hashed rate-limit key of a client (its IPv4 address or
-// IPv6 /64), as used in logs, stores and captcha.Request.
-func (g *Guard) ClientKey(ip netip.Addr) string {
-	b := Bucket(ip)
-	if key, ok := g.clientKeys.get(b); ok {
-		return key
-	}
-	k := g.macs.Get().(*keyedHash)
-	k.buf = b.AppendTo(append(k.buf[:0], "ip\x00"...))
-	var out [24]byte
-	g.sum(k, &out)
-	return g.clientKeys.put(b, &out)
-}
-
-// hashKey is a keyed hash, so stores and logs never see IPs or addresses.
-func (g *Guard) hashKey(tier, v string) string {
-	k := g.macs.Get().(*keyedHash)
-	k.buf = append(append(append(k.buf[:0], tier...), 0), v...)
-	return g.finish(k)
-}
-
-func (g *Guard) finish(k *keyedHash) string {
-	var out [24]byte
-	g.sum(k, &out)
-	return string(out[:])
-}
-
-// sum writes the hex of the first 96 bits of k's HMAC of k.buf to out and
-// returns k to the pool.
-func (g *Guard) sum(k *keyedHash, out *[24]byte) {
-	k.h.Reset()
-	k.h.Write(k.buf)
-	hex.Encode(out[:], k.h.Sum(k.sum[:0])[:12])
-	if cap(k.buf) <= 1024 {
-		g.macs.Put(k)
-	}
-}
-
-func normaliseOrigin(o string) (string, bool) {
-	u, err := url.Parse(strings.TrimSpace(o))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false
-	}
-	host := strings.ToLower(u.Host)
-	if u.Scheme == "http" {
-		host = strings.TrimSuffix(host, ":80")
-	} else {
-		host = strings.TrimSuffix(host, ":443")
-	}
-	return u.Scheme + "://" + host, true
-}
-
-func (g *Guard) originAllowed(o string) bool {
-	if g.origins[o] {
-		return true // already in normal form: the common case, no parsing
-	}
-	if isNormalOrigin(o) {
-		return false // normalising would not change it: no need to parse
-	}
-	n, ok := normaliseOrigin(o)
-	return ok && g.origins[n]
-}
-
-// isNormalOrigin reports whether o is certainly its own normal form:
-// http:// or https:// and a non-empty host of lower-case letters, digits,
-// '.', '-' and ':' not ending in the scheme's default port. Such an origin
-// either fails normaliseOrigin or comes out unchanged.
-func isNormalOrigin(o string) bool {
-	host, ok := strings.CutPrefix(o, "https://")
-	if ok {
-		if strings.HasSuffix(host, ":443") {
-			return false
-		}
-	} else if host, ok = strings.CutPrefix(o, "http://"); !ok || strings.HasSuffix(host, ":80") {
-		return false
-	}
-	if host == "" {
-		return false
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-// checkOrigin applies the Origin, else Referer, rule.
-func (g *Guard) checkOrigin(r *http.Request, p *policy) *Error {
-	if o := r.Header.Get("Origin"); o != "" {
-		if !g.originAllowed(o) {
-			return ErrOrigin.withq("Origin ", truncate(o, 100), " is not allowed")
-		}
-		return nil
-	}
-	if ref := r.Header.Get("Referer"); ref != "" {
-		u, err := url.Parse(ref)
-		if err != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
-			return ErrOrigin.withq("Referer ", truncate(ref, 100), " is not on an allowed origin")
-		}
-		return nil
-	}
-	if p.form.AllowMissingOrigin {
-		return nil
-	}
-	return ErrOrigin.withText("neither Origin nor Referer is present", "", "")
-}
 
 type ctxKey int
 

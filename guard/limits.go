@@ -3,7 +3,6 @@ package guard
 import (
 	"context"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -97,31 +96,6 @@ func (g *Guard) decide(ctx context.Context, w http.ResponseWriter, rules []ratel
 		g.esc.mark(clientKey, g.now().Add(EscalateWindow))
 	}
 	return out
-}
-
-// networkOf is the allocation a client address belongs to: its IPv4 /24 or
-// IPv6 /48.
-func networkOf(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	bits := 48
-	if a.Is4() {
-		bits = 24
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
-// networkKey is the keyed hash of ip's network, cached like ClientKey.
-func (g *Guard) networkKey(ip netip.Addr) string {
-	b := networkOf(ip)
-	if key, ok := g.netKeys.get(b); ok {
-		return key
-	}
-	k := g.macs.Get().(*keyedHash)
-	k.buf = b.AppendTo(append(k.buf[:0], "net\x00"...))
-	var out [24]byte
-	g.sum(k, &out)
-	return g.netKeys.put(b, &out)
 }
 
 // limitAddress is the spelling of an address the sender and recipient
