@@ -17,7 +17,7 @@ func benchGuard(b *testing.B) *guard.Guard {
 	g, _ := newGuard(b, func(c *guard.Config) {
 		c.Global = big
 		f := c.Forms["contact"]
-		f.Limits = guard.Limits{PerIP: big, PerSender: big, PerForm: big, PerRecipient: big}
+		f.Limits = guard.Limits{PerIP: big, PerNetwork: big, PerSender: big, PerForm: big, PerRecipient: big}
 		c.Forms["contact"] = f
 	})
 	return g

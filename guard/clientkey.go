@@ -1,10 +1,84 @@
 package guard
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
 	"net/netip"
 	"sync/atomic"
 	"unsafe"
 )
+
+// keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
+// one allocation (the result).
+type keyedHash struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte // hash.Hash.Sum's destination: through an interface it would escape
+}
+
+// ClientKey is the hashed rate-limit key of a client (its IPv4 address or
+// IPv6 /64), as used in logs, stores and captcha.Request.
+func (g *Guard) ClientKey(ip netip.Addr) string {
+	b := Bucket(ip)
+	if key, ok := g.clientKeys.get(b); ok {
+		return key
+	}
+	k := g.macs.Get().(*keyedHash)
+	k.buf = b.AppendTo(append(k.buf[:0], "ip\x00"...))
+	var out [24]byte
+	g.sum(k, &out)
+	return g.clientKeys.put(b, &out)
+}
+
+// hashKey is a keyed hash, so stores and logs never see IPs or addresses.
+func (g *Guard) hashKey(tier, v string) string {
+	k := g.macs.Get().(*keyedHash)
+	k.buf = append(append(append(k.buf[:0], tier...), 0), v...)
+	return g.finish(k)
+}
+
+func (g *Guard) finish(k *keyedHash) string {
+	var out [24]byte
+	g.sum(k, &out)
+	return string(out[:])
+}
+
+// sum writes the hex of the first 96 bits of k's HMAC of k.buf to out and
+// returns k to the pool.
+func (g *Guard) sum(k *keyedHash, out *[24]byte) {
+	k.h.Reset()
+	k.h.Write(k.buf)
+	hex.Encode(out[:], k.h.Sum(k.sum[:0])[:12])
+	if cap(k.buf) <= 1024 {
+		g.macs.Put(k)
+	}
+}
+
+// networkOf is the allocation a client address belongs to: its IPv4 /24 or
+// IPv6 /48.
+func networkOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// networkKey is the keyed hash of ip's network, cached like ClientKey.
+func (g *Guard) networkKey(ip netip.Addr) string {
+	b := networkOf(ip)
+	if key, ok := g.netKeys.get(b); ok {
+		return key
+	}
+	k := g.macs.Get().(*keyedHash)
+	k.buf = b.AppendTo(append(k.buf[:0], "net\x00"...))
+	var out [24]byte
+	g.sum(k, &out)
+	return g.netKeys.put(b, &out)
+}
 
 // clientKeySlots is the size of the client key cache: enough for the
 // clients of a busy minute, small enough (about 60 KiB when full) to

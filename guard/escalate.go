@@ -13,11 +13,13 @@ const (
 	EscalateFactor   = 10
 	EscalateWindow   = 15 * time.Minute
 	maxEscalatedKeys = 1 << 16
+	escalateScan     = 64 // entries a full map looks at to make room
 )
 
-// escalation remembers recently limited client keys, bounded: when full, an
-// arbitrary expired or, failing that, arbitrary entry is dropped, which can
-// only make a puzzle easier than intended, never refuse a request.
+// escalation remembers recently limited client keys: one entry per client
+// key (a client marked again only moves its expiry), at most
+// maxEscalatedKeys in all. Dropping an entry can only make a puzzle easier
+// than intended, never refuse a request.
 type escalation struct {
 	mu    sync.Mutex
 	until map[string]time.Time
@@ -30,18 +32,33 @@ func (e *escalation) mark(key string, until time.Time) {
 		e.until = make(map[string]time.Time)
 	}
 	if _, ok := e.until[key]; !ok && len(e.until) >= maxEscalatedKeys {
-		dropped := 0
-		for k, t := range e.until {
-			if t.Before(until.Add(-EscalateWindow)) || dropped == 0 {
-				delete(e.until, k)
-				dropped++
-			}
-			if dropped >= 64 {
-				break
-			}
-		}
+		e.evictLocked(until.Add(-EscalateWindow))
 	}
 	e.until[key] = until
+}
+
+// evictLocked makes room for one entry looking at escalateScan entries at
+// most, so a full map costs every mark the same small time: the expired
+// ones among them go, or, when none has, the first one seen (map
+// iteration starts at a random entry, so that is an arbitrary one).
+func (e *escalation) evictLocked(now time.Time) {
+	seen, dropped := 0, false
+	var first string
+	for k, t := range e.until {
+		if seen == 0 {
+			first = k
+		}
+		if !t.After(now) {
+			delete(e.until, k)
+			dropped = true
+		}
+		if seen++; seen >= escalateScan {
+			break
+		}
+	}
+	if !dropped {
+		delete(e.until, first)
+	}
 }
 
 func (e *escalation) factor(key string, now time.Time) int64 {

@@ -1,22 +1,16 @@
 package guard
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +42,8 @@ type Guard struct {
 	esc       escalation
 
 	clientKeys clientKeyCache
+	netKeys    clientKeyCache // networkKey's cache
+	logs       logSampler
 	stats      counters
 }
 
@@ -70,14 +66,6 @@ type Stats struct {
 // Stats returns the Guard's running totals.
 func (g *Guard) Stats() Stats {
 	return Stats{LogSuppressed: g.stats.logSuppressed.Load(), PenaltyErrors: g.stats.penaltyErrors.Load()}
-}
-
-// keyedHash is a pooled HMAC with scratch buffers, so hashing a key costs
-// one allocation (the result).
-type keyedHash struct {
-	h   hash.Hash
-	buf []byte
-	sum [sha256.Size]byte // hash.Hash.Sum's destination: through an interface it would escape
 }
 
 // New validates cfg and builds a Guard. Every problem with cfg is reported
@@ -180,116 +168,6 @@ func (g *Guard) FormKind(form string) (Kind, bool) {
 // ClientIP is the Guard's trusted client IP for r (see IPResolver).
 func (g *Guard) ClientIP(r *http.Request) (netip.Addr, error) { return g.ips.ClientIP(r) }
 
-// ClientKey is the hashed rate-limit key of a client (its IPv4 address or
-// IPv6 /64), as used in logs, stores and captcha.Request.
-func (g *Guard) ClientKey(ip netip.Addr) string {
-	b := Bucket(ip)
-	if key, ok := g.clientKeys.get(b); ok {
-		return key
-	}
-	k := g.macs.Get().(*keyedHash)
-	k.buf = b.AppendTo(append(k.buf[:0], "ip\x00"...))
-	var out [24]byte
-	g.sum(k, &out)
-	return g.clientKeys.put(b, &out)
-}
-
-// hashKey is a keyed hash, so stores and logs never see IPs or addresses.
-func (g *Guard) hashKey(tier, v string) string {
-	k := g.macs.Get().(*keyedHash)
-	k.buf = append(append(append(k.buf[:0], tier...), 0), v...)
-	return g.finish(k)
-}
-
-func (g *Guard) finish(k *keyedHash) string {
-	var out [24]byte
-	g.sum(k, &out)
-	return string(out[:])
-}
-
-// sum writes the hex of the first 96 bits of k's HMAC of k.buf to out and
-// returns k to the pool.
-func (g *Guard) sum(k *keyedHash, out *[24]byte) {
-	k.h.Reset()
-	k.h.Write(k.buf)
-	hex.Encode(out[:], k.h.Sum(k.sum[:0])[:12])
-	if cap(k.buf) <= 1024 {
-		g.macs.Put(k)
-	}
-}
-
-func normaliseOrigin(o string) (string, bool) {
-	u, err := url.Parse(strings.TrimSpace(o))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false
-	}
-	host := strings.ToLower(u.Host)
-	if u.Scheme == "http" {
-		host = strings.TrimSuffix(host, ":80")
-	} else {
-		host = strings.TrimSuffix(host, ":443")
-	}
-	return u.Scheme + "://" + host, true
-}
-
-func (g *Guard) originAllowed(o string) bool {
-	if g.origins[o] {
-		return true // already in normal form: the common case, no parsing
-	}
-	if isNormalOrigin(o) {
-		return false // normalising would not change it: no need to parse
-	}
-	n, ok := normaliseOrigin(o)
-	return ok && g.origins[n]
-}
-
-// isNormalOrigin reports whether o is certainly its own normal form:
-// http:// or https:// and a non-empty host of lower-case letters, digits,
-// '.', '-' and ':' not ending in the scheme's default port. Such an origin
-// either fails normaliseOrigin or comes out unchanged.
-func isNormalOrigin(o string) bool {
-	host, ok := strings.CutPrefix(o, "https://")
-	if ok {
-		if strings.HasSuffix(host, ":443") {
-			return false
-		}
-	} else if host, ok = strings.CutPrefix(o, "http://"); !ok || strings.HasSuffix(host, ":80") {
-		return false
-	}
-	if host == "" {
-		return false
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-// checkOrigin applies the Origin, else Referer, rule.
-func (g *Guard) checkOrigin(r *http.Request, p *policy) *Error {
-	if o := r.Header.Get("Origin"); o != "" {
-		if !g.originAllowed(o) {
-			return ErrOrigin.withq("Origin ", truncate(o, 100), " is not allowed")
-		}
-		return nil
-	}
-	if ref := r.Header.Get("Referer"); ref != "" {
-		u, err := url.Parse(ref)
-		if err != nil || !g.originAllowed(u.Scheme+"://"+u.Host) {
-			return ErrOrigin.withq("Referer ", truncate(ref, 100), " is not on an allowed origin")
-		}
-		return nil
-	}
-	if p.form.AllowMissingOrigin {
-		return nil
-	}
-	return ErrOrigin.withText("neither Origin nor Referer is present", "", "")
-}
-
 type ctxKey int
 
 const (
@@ -326,7 +204,8 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 		if e != nil {
 			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
 			if e.Code == ErrHoneypot.Code {
-				g.onSuccess(w, r, g.decoy(form))
+				sub.ID, sub.Received = newID(), g.now()
+				g.onSuccess(w, r, sub)
 				return
 			}
 			g.onError(w, r, e)
@@ -336,9 +215,18 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 	})
 }
 
-// decoy is the fake submission a honeypot hit is answered with.
-func (g *Guard) decoy(form string) *Submission {
-	return &Submission{ID: newID(), Form: form, Received: g.now()}
+// decoy is the fake submission a honeypot hit is answered with: what an
+// accept of the same post would carry into the answer (a same-site "_next"
+// to redirect to; Handler adds a fresh ID), so the two answers are the
+// same.
+func (g *Guard) decoy(form string, vals *fieldSet) *Submission {
+	d := &Submission{Form: form}
+	if next := vals.first(DefaultRedirectFieldKey); next != "" {
+		if _, err := g.sameSite(next); err == nil {
+			d.Next = next
+		}
+	}
+	return d
 }
 
 // Check runs every check on a post whose form name is the last path
@@ -368,7 +256,9 @@ func newID() string {
 // request was admitted and consumed rate-limit budget; the body has been
 // read and r.Body replaced so a wrapped handler can read it again.
 // ErrHoneypot means a bot filled the honeypot: answer as for success and
-// deliver nothing. w is used only to set rate-limit headers.
+// deliver nothing. w is used only for headers of a refusal: Allow on a
+// 405 and the rate-limit headers on a 429 (an accept carries none, so a
+// honeypot hit answered as success looks like one).
 func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, error) {
 	sub, e := g.checkForm(w, r, form)
 	if e != nil {
@@ -429,7 +319,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	}
 	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
 		g.penalize(r.Context(), clientKey)
-		return nil, clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
+		return g.decoy(form, vals), clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
 	}
 	sub, e := g.fields(p, vals)
 	if e != nil {
@@ -445,6 +335,11 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 		sub.Next = next
 	}
 	sub.ClientIP, sub.ClientKey = ip, clientKey
+	// The client's own limits and bans before anything that spends what
+	// other visitors share (see limitClient).
+	if e := g.limitClient(r.Context(), w, p, sub); e != nil {
+		return nil, clientKey, e
+	}
 	now := g.now()
 	creq := captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}
 	if p.form.Token != nil {
@@ -463,7 +358,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 			return nil, clientKey, e
 		}
 	}
-	if e := g.limit(r.Context(), w, p, sub); e != nil {
+	if e := g.limitShared(r.Context(), w, p, sub); e != nil {
 		return nil, clientKey, e
 	}
 	sub.ID = newID()
@@ -490,68 +385,6 @@ func first(v []string) string {
 		return ""
 	}
 	return v[0]
-}
-
-// bodyReader replays a read body to the wrapped handler.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
-// newBody returns a replay reader and an n-byte buffer for a body, in one
-// allocation when the body is small (as form posts mostly are).
-func newBody(n int) (*bodyReader, []byte) {
-	switch {
-	case n <= 256:
-		x := new(struct {
-			bodyReader
-			b [256]byte
-		})
-		return &x.bodyReader, x.b[:n:n]
-	case n <= 1024:
-		x := new(struct {
-			bodyReader
-			b [1024]byte
-		})
-		return &x.bodyReader, x.b[:n:n]
-	}
-	return new(bodyReader), make([]byte, n)
-}
-
-// readBody reads at most max bytes and puts the body back on r.
-func readBody(r *http.Request, max int64) ([]byte, *Error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	if r.ContentLength > 0 && r.ContentLength <= max {
-		// net/http's body reader ends at Content-Length, so exactly this
-		// many bytes can be read.
-		br, b := newBody(int(r.ContentLength))
-		_, err := io.ReadFull(r.Body, b)
-		_ = r.Body.Close()
-		if err != nil {
-			return nil, ErrMalformed.withf("reading body: %v", err)
-		}
-		br.Reset(b)
-		r.Body = br
-		return b, nil
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
-	_ = r.Body.Close()
-	if err != nil {
-		return nil, ErrMalformed.withf("reading body: %v", err)
-	}
-	if n > max {
-		return nil, ErrTooLarge.withf("body over %d bytes", max)
-	}
-	b := buf.Bytes()
-	br := &bodyReader{}
-	br.Reset(b)
-	r.Body = br
-	return b, nil
 }
 
 // fields applies the sender lock, field rules, recipients and content rules.
@@ -658,125 +491,4 @@ func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Requ
 		return ErrTokenInvalid.with(err)
 	}
 	return ErrCaptchaInvalid.with(err)
-}
-
-// limit builds every tier of the request and decides them in ONE store call.
-//
-// The rules live in a pooled array (passed through the Store interface, a
-// stack array would escape): a Store reads them during Allow and keeps
-// nothing, as an io.Writer keeps nothing of what it is given.
-func (g *Guard) limit(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
-	buf := g.rules.Get().(*[8]ratelimit.Rule)
-	defer func() {
-		clear(buf[:])
-		g.rules.Put(buf)
-	}()
-	rules := append(buf[:0],
-		ratelimit.Rule{Tier: ratelimit.TierIP, Key: sub.ClientKey, Limit: p.limits.PerIP},
-		ratelimit.Rule{Tier: ratelimit.TierForm, Key: p.name, Limit: p.limits.PerForm},
-		ratelimit.Rule{Tier: ratelimit.TierGlobal, Key: "*", Limit: g.global},
-	)
-	if sub.ReplyTo != "" {
-		rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierSender, Key: g.hashKey("sender", strings.ToLower(sub.ReplyTo)), Limit: p.limits.PerSender})
-	}
-	if p.form.Kind == KindShare {
-		for _, a := range sub.Recipients {
-			rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierRecipient, Key: g.hashKey("rcpt", strings.ToLower(a)), Limit: p.limits.PerRecipient})
-		}
-	}
-	d, err := g.store.Allow(ctx, rules)
-	if err != nil {
-		return ErrLimiterUnavailable.with(err)
-	}
-	if w != nil {
-		ratelimit.SetHeaders(w.Header(), rules, d)
-	}
-	if !d.Allowed {
-		e := ErrRateLimited
-		if d.Banned {
-			e = ErrBanned
-		}
-		tier := "?"
-		if d.Rule >= 0 && d.Rule < len(rules) {
-			tier = rules[d.Rule].Tier
-		}
-		out := e.withText("tier ", tier, "")
-		out.RetryAfter = d.RetryAfter
-		g.esc.mark(sub.ClientKey, g.now().Add(EscalateWindow))
-		return out
-	}
-	return nil
-}
-
-// penalize reports an abusive request to the store's ban list, if it keeps
-// one. It is the one store call made for a locally rejected request, and
-// only for rejections that no legitimate browser produces.
-//
-// The answer to the request never depends on the ban, so a store whose
-// Penalize is a round trip (ratelimit.AsyncBanner) records it in the
-// background; the store makes the client's next request wait for it.
-func (g *Guard) penalize(ctx context.Context, clientKey string) {
-	if g.banner == nil {
-		return
-	}
-	if g.async != nil {
-		ctx = context.WithoutCancel(ctx)
-		g.async.PenalizeAsync(ctx, clientKey, func(ban time.Duration, err error) { g.logBan(ctx, clientKey, ban, err) })
-		return
-	}
-	ban, err := g.banner.Penalize(ctx, clientKey)
-	g.logBan(ctx, clientKey, ban, err)
-}
-
-func (g *Guard) logBan(ctx context.Context, clientKey string, ban time.Duration, err error) {
-	if err != nil {
-		g.stats.penaltyErrors.Add(1)
-		g.logLine(ctx, slog.LevelWarn, "formguard ban store error", slog.String("client", clientKey), slog.Any("err", err))
-	} else if ban > 0 {
-		g.logLine(ctx, slog.LevelInfo, "formguard client banned", slog.String("client", clientKey), slog.String("for", ban.String()))
-	}
-}
-
-// decisionPC is the source position a handler with AddSource reports for
-// the guard's log lines: taken once here, since runtime.Callers on every
-// line would cost more than formatting the line.
-var decisionPC = callerPC()
-
-func callerPC() uintptr {
-	var pcs [1]uintptr
-	runtime.Callers(2, pcs[:])
-	return pcs[0]
-}
-
-// logDecision writes the one log line of a decision. The record is handed
-// to the handler directly: the attributes fit the record's inline space
-// (one more for a rejection's reason) and no call stack is walked.
-func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error) {
-	h := g.log.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "formguard decision", decisionPC)
-	if err == nil {
-		r.AddAttrs(slog.String("form", form), slog.String("outcome", "accepted"), slog.String("id", sub.ID),
-			slog.String("client", clientKey), slog.Int("recipients", len(sub.Recipients)))
-	} else {
-		r.AddAttrs(slog.String("form", truncate(form, 64)), slog.String("outcome", "rejected"),
-			slog.String("code", err.Code), slog.Int("status", err.Status), slog.String("client", clientKey))
-		if err.Cause != nil {
-			r.AddAttrs(slog.String("reason", err.Cause.Error()))
-		}
-	}
-	_ = h.Handle(ctx, r)
-}
-
-// logLine is Logger.LogAttrs without the call stack walk (see decisionPC).
-func (g *Guard) logLine(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	h := g.log.Handler()
-	if !h.Enabled(ctx, level) {
-		return
-	}
-	r := slog.NewRecord(time.Now(), level, msg, decisionPC)
-	r.AddAttrs(attrs...)
-	_ = h.Handle(ctx, r)
 }
