@@ -18,6 +18,10 @@ type Error struct {
 	Message    string
 	Cause      error
 	RetryAfter time.Duration // set on rate_limited answers
+
+	// decoy is what a honeypot hit is answered with (see Guard.decoy), so
+	// WriteError gives it the very answer an accept of the same post gets.
+	decoy *Submission
 }
 
 func (e *Error) Error() string {

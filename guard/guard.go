@@ -319,7 +319,9 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	}
 	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
 		g.penalize(r.Context(), clientKey)
-		return g.decoy(form, vals), clientKey, ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
+		e := ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
+		e.decoy = g.decoy(form, vals)
+		return e.decoy, clientKey, e
 	}
 	sub, e := g.fields(p, vals)
 	if e != nil {

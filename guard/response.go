@@ -87,7 +87,12 @@ func retrySeconds(d time.Duration) int {
 // success, so bots cannot tell.
 func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Code == ErrHoneypot.Code {
-		WriteSuccess(w, r, &Submission{ID: newID()})
+		d := Submission{}
+		if e.decoy != nil {
+			d = *e.decoy
+		}
+		d.ID = newID()
+		WriteSuccess(w, r, &d)
 		return
 	}
 	h := w.Header()
