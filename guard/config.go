@@ -64,7 +64,9 @@ type Config struct {
 	KeySecret []byte
 	// Now is the clock. Zero value: time.Now.
 	Now func() time.Time
-	// Logger receives one line per decision. Zero value: slog.Default().
+	// Logger receives one line per decision; repeats of one client's same
+	// refusal are sampled and summarised with a count (Stats has the
+	// totals). Zero value: slog.Default().
 	Logger *slog.Logger
 	// ErrorHandler writes rejections in Handler. Zero value: WriteError,
 	// which answers problem+json, a same-site 303 redirect or a small page.

@@ -43,7 +43,7 @@ var (
 // but Retry-After is written when no rule applies. Like http.Header.Set,
 // each field written replaces any value it had.
 //
-// It runs on every response, so it costs two allocations whatever it
+// It runs on every refusal a flood gets, so it costs two allocations whatever it
 // writes: one string holding every value (built in a stack buffer, the
 // values are substrings of it) and one backing array for the value slices.
 func SetHeaders(h http.Header, rules []Rule, d Decision) {
