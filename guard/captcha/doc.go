@@ -26,6 +26,7 @@
 // time, a maximum age and single use.
 //
 // Replay caches store SHA-256 hashes of tokens, never the tokens. The
-// in-memory cache (NewMemoryReplay) is bounded and refuses new tokens when
-// it is full of unexpired ones rather than forgetting a used one.
+// in-memory cache (NewMemoryReplay) is bounded: when it is full of
+// unexpired entries, a new token evicts the one that expires soonest
+// rather than every visitor being refused (see MemoryReplay).
 package captcha

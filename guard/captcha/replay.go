@@ -20,19 +20,20 @@ const DefaultReplayEntries = 100_000
 // row (the Redis cache applies the same floor).
 const MinReplayTTL = time.Minute
 
-// ErrReplayFull is returned (wrapped in ErrUnavailable) by a MemoryReplay
-// that is full of unexpired entries. Verifiers then fail closed.
-var ErrReplayFull = errors.New("captcha: replay cache full")
-
 // MemoryReplay is a bounded in-memory ReplayCache for a single instance.
 //
 // It keeps the SHA-256 of each key (so memory per entry is fixed and no
 // token is ever stored) with its expiry, in a map plus a min-heap ordered
-// by expiry. Every Use first evicts entries that have expired. When the
-// cache still holds maxEntries unexpired entries, Use returns an error
-// wrapping ErrUnavailable and ErrReplayFull: forgetting an unexpired entry
-// would let that token be replayed (failing open), so the cache refuses new
-// tokens instead, and the guard's rate limits keep that state short-lived.
+// by expiry. Every Use first drops entries that have expired. When the
+// cache still holds maxEntries unexpired entries, a new key evicts the
+// entry that expires soonest. That is a deliberate trade: an evicted token
+// could be used a second time, but its holder still faces every rate limit
+// and ban (the guard decides those before it records any token, so one
+// client's writes here are bounded by its own limits), whereas refusing
+// new tokens, as this cache once did, answered every visitor of every form
+// 503 while a single client kept it full (issue 14). Availability for all
+// beats perfect single use under a flood the limits exist to absorb; and
+// the entries evicted first are the ones closest to being forgotten anyway.
 //
 // A MemoryReplay is safe for concurrent use. It starts no goroutine, so it
 // has nothing to Close.
@@ -43,11 +44,12 @@ type MemoryReplay struct {
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]time.Time
 	order   expiryHeap
+	evicted uint64 // unexpired entries evicted to make room
 }
 
 var _ ReplayCache = (*MemoryReplay)(nil)
 
-// NewMemoryReplay returns a cache holding at most maxEntries unexpired keys
+// NewMemoryReplay returns a cache holding at most maxEntries keys
 // (DefaultReplayEntries when maxEntries <= 0), judging expiry by now
 // (time.Now when nil).
 func NewMemoryReplay(maxEntries int, now func() time.Time) *MemoryReplay {
@@ -82,8 +84,10 @@ func (m *MemoryReplay) Use(ctx context.Context, key string, expiry time.Time) (b
 	if floor := now.Add(MinReplayTTL); expiry.Before(floor) {
 		expiry = floor
 	}
-	if len(m.entries) >= m.max {
-		return false, fmt.Errorf("%w: %w (%d unexpired entries)", ErrUnavailable, ErrReplayFull, m.max)
+	for len(m.entries) >= m.max {
+		e := heap.Pop(&m.order).(heapEntry)
+		delete(m.entries, e.key)
+		m.evicted++
 	}
 	m.entries[h] = expiry
 	heap.Push(&m.order, heapEntry{key: h, expiry: expiry})
@@ -97,6 +101,14 @@ func (m *MemoryReplay) Len() int {
 	defer m.mu.Unlock()
 	m.evictLocked(now)
 	return len(m.entries)
+}
+
+// Evictions is the number of unexpired entries evicted to make room:
+// nonzero means the cache was full and single use was given up for them.
+func (m *MemoryReplay) Evictions() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.evicted
 }
 
 func (m *MemoryReplay) evictLocked(now time.Time) {

@@ -54,11 +54,15 @@ func TestMemoryReplay(t *testing.T) {
 			{advance: time.Hour, key: "b", ttl: time.Hour, fresh: true, len: 1},
 			{key: "a", ttl: time.Hour, fresh: true, len: 2},
 		}},
-		{"a full cache refuses new keys instead of forgetting used ones", 2, []step{
+		// Issue 14: the cache used to refuse new keys when full (503 for
+		// every visitor); now a new key evicts the soonest to expire.
+		{"a full cache takes a new key and forgets the soonest to expire", 2, []step{
 			{key: "a", ttl: time.Minute, fresh: true, len: 1},
 			{key: "b", ttl: time.Hour, fresh: true, len: 2},
-			{key: "c", ttl: time.Minute, err: ErrReplayFull, len: 2},
-			{key: "a", ttl: time.Minute, fresh: false, len: 2},
+			{key: "c", ttl: 30 * time.Minute, fresh: true, len: 2},
+			{key: "b", ttl: time.Minute, fresh: false, len: 2},
+			{key: "c", ttl: time.Minute, fresh: false, len: 2},
+			{key: "a", ttl: time.Minute, fresh: true, len: 2}, // evicted: fresh again (evicts c)
 			{key: "b", ttl: time.Minute, fresh: false, len: 2},
 		}},
 		{"a full cache takes new keys once entries expire", 2, []step{
@@ -136,6 +140,44 @@ func TestMemoryReplayConcurrentSingleUse(t *testing.T) {
 	}
 }
 
+// TestMemoryReplayFloodEvicts is issue 14's item 1 in small: one client
+// fills the cache with distinct tokens. Every new token is still fresh
+// (before, a full cache answered every visitor 503 captcha_unavailable),
+// the cache stays at its bound, and the entries evicted are the soonest to
+// expire: a token with a long life recorded before the flood survives it
+// while the flood's own short-lived tokens are evicted.
+func TestMemoryReplayFloodEvicts(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	const max = 1000
+	r := NewMemoryReplay(max, c.Now)
+	if fresh, err := r.Use(ctx, "long-lived", c.Now().Add(2*time.Hour)); err != nil || !fresh {
+		t.Fatalf("%v %v", fresh, err)
+	}
+	for i := range 10 * max {
+		c.Advance(time.Millisecond)
+		fresh, err := r.Use(ctx, fmt.Sprint("flood", i), c.Now().Add(10*time.Minute))
+		if err != nil || !fresh {
+			t.Fatalf("token %d: fresh %v, %v; want fresh", i, fresh, err)
+		}
+		if i%100 == 0 && r.Len() > max {
+			t.Fatalf("Len %d > %d", r.Len(), max)
+		}
+	}
+	if r.Len() != max || r.Evictions() != 9*max+1 {
+		t.Fatalf("Len %d, Evictions %d; want %d and %d", r.Len(), r.Evictions(), max, 9*max+1)
+	}
+	if fresh, _ := r.Use(ctx, "long-lived", c.Now().Add(2*time.Hour)); fresh {
+		t.Error("the longest-lived token was evicted before the flood's")
+	}
+	if fresh, _ := r.Use(ctx, fmt.Sprint("flood", 10*max-1), c.Now().Add(10*time.Minute)); fresh {
+		t.Error("the newest token was evicted")
+	}
+	if fresh, _ := r.Use(ctx, "flood0", c.Now().Add(10*time.Minute)); !fresh {
+		t.Error("the soonest to expire was kept")
+	}
+}
+
 func TestReplayKeyHidesToken(t *testing.T) {
 	k := replayKey("altcha", "secret-token-value")
 	if strings.Contains(k, "secret-token-value") || !strings.HasPrefix(k, "fg:altcha:") || len(k) != len("fg:altcha:")+64 {
@@ -162,18 +204,22 @@ func BenchmarkMemoryReplayUse(b *testing.B) {
 	}
 }
 
-// TestVerifiersFailClosedWhenReplayCacheFull fills a one-entry cache and
-// checks every verifier then refuses with ErrUnavailable instead of
-// accepting a token it cannot record.
-func TestVerifiersFailClosedWhenReplayCacheFull(t *testing.T) {
+// failingReplay is a replay cache that cannot answer, as the Redis one
+// does while Redis is down (a full MemoryReplay no longer fails: it
+// evicts).
+type failingReplay struct{}
+
+func (failingReplay) Use(context.Context, string, time.Time) (bool, error) {
+	return false, fmt.Errorf("%w: replay cache: connection refused", ErrUnavailable)
+}
+
+// TestVerifiersFailClosedWhenReplayCacheFails checks every verifier
+// refuses with ErrUnavailable, without calling a provider, instead of
+// accepting a token it cannot record. (It filled a one-entry MemoryReplay
+// until a full one evicted instead of failing.)
+func TestVerifiersFailClosedWhenReplayCacheFails(t *testing.T) {
 	ctx := context.Background()
-	full := func(t *testing.T) ReplayCache {
-		r := NewMemoryReplay(1, fixedNow)
-		if _, err := r.Use(ctx, "occupant", testNow.Add(24*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	full := func(*testing.T) ReplayCache { return failingReplay{} }
 	t.Run("proof-of-work", func(t *testing.T) {
 		c := newClock()
 		p, err := NewPoW(PoWConfig{Keys: [][]byte{keyA}, MaxNumber: 100, Now: c.Now, Replay: full(t)})

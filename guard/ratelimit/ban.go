@@ -1,8 +1,10 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -68,12 +70,14 @@ func (p BanPolicy) Duration(level int) time.Duration {
 	return min(d, p.Max)
 }
 
-// banState is one key's offence record, times in Unix nanoseconds.
+// banState is one key's offence record, times in Unix nanoseconds. It is
+// kept small (24 bytes) because a flood from many addresses leaves one per
+// address.
 type banState struct {
-	count       int   // offences in the current window
 	windowStart int64 // first offence of the current window
-	level       int   // bans served in the current escalation
 	until       int64 // end of the ban in force (or of the last ban)
+	count       int32 // offences in the current window (saturates)
+	level       int32 // bans served in the current escalation
 }
 
 // offend records one offence at now and returns the ban in force after it.
@@ -84,14 +88,18 @@ func (b *banState) offend(p BanPolicy, now int64) time.Duration {
 	if b.count == 0 {
 		b.windowStart = now
 	}
-	b.count++
+	if b.count < math.MaxInt32 {
+		b.count++
+	}
 	if b.level > 0 && now >= b.until+int64(p.Max) {
 		b.level = 0 // clean for Max since the last ban: start over
 	}
-	if b.count >= p.Threshold {
-		b.level++
+	if int(b.count) >= p.Threshold {
+		if b.level < math.MaxInt32 {
+			b.level++
+		}
 		b.count = 0
-		b.until = max(b.until, now+int64(p.Duration(b.level)))
+		b.until = max(b.until, now+int64(p.Duration(int(b.level))))
 	}
 	return b.remaining(now)
 }
@@ -114,4 +122,49 @@ func (b *banState) stale(p BanPolicy, now int64) bool {
 		return false
 	}
 	return b.count == 0 || now-b.windowStart >= int64(p.Window)
+}
+
+// loss ranks what forgetting b at now gives up, in offences, for eviction
+// (see evictOne): offences short of a ban count one each, an escalation
+// history the offences its bans took, and a ban in force more than any
+// bucket can hold, longer bans more.
+func (b *banState) loss(p BanPolicy, now int64) float64 {
+	switch {
+	case now < b.until:
+		return banInForceLoss + float64(b.until-now)/float64(time.Second)
+	case b.level > 0 && now < b.until+int64(p.Max):
+		return float64(p.Threshold) * float64(b.level)
+	case b.count > 0 && now-b.windowStart < int64(p.Window):
+		return float64(b.count)
+	}
+	return 0
+}
+
+// banInForceLoss is the eviction rank of any ban in force: above every
+// bucket (a Count is at most a few billion) and offence history.
+const banInForceLoss = 1e15
+
+// Penalize implements Banner. A new offence record in a full store evicts
+// the least valuable of a few sampled keys, as a new bucket does.
+func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("ratelimit: %w", err)
+	}
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	h := m.keyHash(key)
+	sh := &m.shards[m.shardOf(h)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := m.nowNs()
+	b, ok := sh.bans[h]
+	if !ok {
+		b = &banState{}
+		if m.addKey(sh, now, nil) {
+			sh.bans[h] = b
+			sh.peakBans = max(sh.peakBans, len(sh.bans))
+		}
+	}
+	return b.offend(m.ban, now), nil
 }

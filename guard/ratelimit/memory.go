@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,9 +13,17 @@ import (
 
 // Memory store defaults.
 const (
-	// DefaultMaxKeys caps the keys (buckets plus ban records) a Memory store
-	// holds: about 75 MB at 1<<20 keys (about 70 bytes a key).
-	DefaultMaxKeys = 1 << 20
+	// DefaultMaxKeys caps the keys (buckets plus offence records) a Memory
+	// store holds. A key costs 60-70 bytes of live heap (BenchmarkMemoryFull:
+	// 68 a bucket, 60 an offence record), and a Go process holds up to about
+	// twice its live heap, so a full store of 1<<18 keys costs some 17 MB
+	// live and 30-40 MB resident. A flood from distinct addresses fills any
+	// cap, and past it the store evicts (see MemoryConfig.MaxKeys) instead
+	// of growing, so a full store must be cheap: four times as many keys
+	// took a service from 18 to 172 MB resident under such a flood. 1<<18
+	// keys still hold the budgets of some 50,000 visitors at once (five
+	// buckets each), far beyond one site's form traffic.
+	DefaultMaxKeys = 1 << 18
 	// DefaultSweepInterval is how often the background sweeper drops idle keys.
 	DefaultSweepInterval = time.Minute
 	// maxShards is the number of independently locked key maps of a large
@@ -25,17 +32,11 @@ const (
 	// minShardKeys is the smallest per-shard share of MaxKeys; smaller
 	// stores use fewer shards so that the cap stays exact.
 	minShardKeys = 1024
-	// inlineSweepEvery rate-limits the synchronous sweep a full store runs
-	// before refusing a new key, so a flood of new keys cannot turn every
-	// refused request into a scan of a whole shard.
+	// inlineSweepEvery rate-limits the synchronous sweep a full shard runs
+	// before evicting, so a flood of new keys cannot turn every request
+	// into a scan of a whole shard.
 	inlineSweepEvery = time.Second
 )
-
-// ErrFull is wrapped by the error Allow and Penalize return when the store
-// is at MaxKeys and a new key would be needed. The store fails safe: the new
-// key is refused, never admitted unchecked (the guard answers 503
-// limiter_unavailable).
-var ErrFull = errors.New("ratelimit: memory store full")
 
 // ErrClosed is returned by Allow and Penalize after Close.
 var ErrClosed = errors.New("ratelimit: store closed")
@@ -47,14 +48,16 @@ var ErrBadMemoryConfig = errors.New("ratelimit: bad memory config")
 type MemoryConfig struct {
 	// MaxKeys caps the number of keys held. 0 means DefaultMaxKeys. The
 	// cap is split evenly among the shards (up to 64, each at least 1024
-	// keys), so a new key may be refused slightly before the whole store
-	// holds MaxKeys when its shard is at its share.
+	// keys). A new key in a full shard evicts the least valuable of a few
+	// sampled keys (see evictOne): a full store degrades, forgetting a
+	// little budget or offence history, and never refuses a decision.
 	MaxKeys int
 	// IdleTimeout keeps a key at least this long after its last admitted
 	// event. 0 means a key is dropped as soon as its bucket is full again
 	// (at most its limit's Period after the last event), which loses
-	// nothing: a fresh bucket is also full. A key is never dropped before
-	// its bucket is full, whatever IdleTimeout says.
+	// nothing: a fresh bucket is also full. The sweep never drops a key
+	// before its bucket is full, whatever IdleTimeout says; only eviction
+	// from a full store does (see MaxKeys).
 	IdleTimeout time.Duration
 	// SweepInterval is how often the owned goroutine drops idle keys.
 	// 0 means DefaultSweepInterval.
@@ -89,7 +92,7 @@ type Memory struct {
 	ban     BanPolicy
 	seed    maphash.Seed
 
-	tierHash [5]uint64 // precomputed for the guard's tiers, in bucketID's order
+	tierHash [6]uint64 // precomputed for the guard's tiers, in bucketID's order
 
 	closed atomic.Bool
 	shards []memShard
@@ -110,50 +113,11 @@ type memShard struct {
 	buckets   map[uint64]*bucket
 	bans      map[uint64]*banState
 	lastSweep int64
-	n, max    int // keys held, cap (MaxKeys split evenly)
+	n, max    int    // keys held, cap (MaxKeys split evenly)
+	evicted   uint64 // keys evicted to make room
 
 	peakBuckets, peakBans int      // largest map sizes since the last rebuild
 	_                     [64]byte // keep neighbouring shard locks off one cache line
-}
-
-// bucket is one key's token bucket, guarded by its shard's lock. It keeps
-// golang.org/x/time/rate's representation and arithmetic (tokens at the
-// instant last, refilled at rate per second, capped at burst), so it gives
-// exactly the answers a rate.Limiter gave, without the limiter's own mutex
-// and time.Time arithmetic: the shard lock already excludes every other
-// writer, and two more lock pairs per bucket were most of a decision's
-// cost.
-type bucket struct {
-	tokens float64 // tokens held at last
-	last   int64   // Unix ns of the last admitted event; 0 for a fresh bucket
-	rate   float64 // tokens per second
-	burst  float64 // Count
-}
-
-// newBucket returns a full bucket for l.
-func newBucket(l Limit) *bucket {
-	// One ulp above Count/Period so that float rounding never leaves a
-	// bucket a hair short of a token at the exact instant it is due.
-	r := math.Nextafter(float64(l.Count)/l.Period.Seconds(), math.Inf(1))
-	return &bucket{tokens: float64(l.Count), rate: r, burst: float64(l.Count)}
-}
-
-// tokensAt is the tokens b holds at t (rate.Limiter.TokensAt): an instant
-// before last counts as last.
-func (b *bucket) tokensAt(t int64) float64 {
-	elapsed := t - b.last
-	if elapsed <= 0 {
-		return b.tokens
-	}
-	tokens := b.tokens + time.Duration(elapsed).Seconds()*b.rate
-	return min(tokens, b.burst)
-}
-
-// take removes one token at t from a bucket holding tokens at t (the
-// caller checked that one is due), as rate.Limiter.AllowN(t, 1) does.
-func (b *bucket) take(t int64, tokens float64) {
-	b.tokens = tokens - 1
-	b.last = t
 }
 
 // NewMemory validates cfg and returns a running store.
@@ -181,7 +145,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	}
 	m.now, m.base = cfg.Now, time.Now()
 	m.baseNs = m.base.UnixNano()
-	for i, t := range []string{TierIP, TierSender, TierRecipient, TierForm, TierGlobal} {
+	for i, t := range []string{TierIP, TierNetwork, TierSender, TierRecipient, TierForm, TierGlobal} {
 		m.tierHash[i] = maphash.String(m.seed, t)
 	}
 	if m.maxKeys == 0 {
@@ -234,90 +198,6 @@ func (m *Memory) Len() int {
 	return n
 }
 
-func (m *Memory) sweeper(every time.Duration) {
-	defer close(m.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.sweep(m.nowNs())
-		}
-	}
-}
-
-// Sweep drops every key that is idle at now (see MemoryConfig.IdleTimeout)
-// and every ban record that no longer matters, and returns how many keys it
-// dropped. The owned goroutine calls it every SweepInterval; tests call it
-// directly with chosen instants.
-func (m *Memory) Sweep(now time.Time) int { return m.sweep(now.UnixNano()) }
-
-func (m *Memory) sweep(now int64) int {
-	n := 0
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		n += m.sweepShard(sh, now)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
-// sweepShard drops the stale keys of sh; the caller holds sh.mu.
-func (m *Memory) sweepShard(sh *memShard, t int64) int {
-	sh.lastSweep = t
-	n := 0
-	for h, b := range sh.buckets {
-		if t-b.last >= m.idle && b.tokensAt(t) >= b.burst {
-			delete(sh.buckets, h)
-			n++
-		}
-	}
-	for h, st := range sh.bans {
-		if st.stale(m.ban, t) {
-			delete(sh.bans, h)
-			n++
-		}
-	}
-	sh.n -= n
-	// Go maps never give memory back; rebuild a map that has shrunk to a
-	// quarter of its peak so an idle store really returns to small.
-	if len(sh.buckets) < sh.peakBuckets/4 {
-		sh.buckets = rebuild(sh.buckets)
-		sh.peakBuckets = len(sh.buckets)
-	}
-	if len(sh.bans) < sh.peakBans/4 {
-		sh.bans = rebuild(sh.bans)
-		sh.peakBans = len(sh.bans)
-	}
-	return n
-}
-
-// rebuild copies m into a map sized for its current contents (maps.Clone
-// would keep the old table's capacity).
-func rebuild[V any](m map[uint64]V) map[uint64]V {
-	out := make(map[uint64]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// addKey claims room for one new key in sh (whose lock the caller holds),
-// sweeping sh first when the store is full and sh was not swept lately.
-func (m *Memory) addKey(sh *memShard, now int64) error {
-	if sh.n >= sh.max && now-sh.lastSweep >= int64(inlineSweepEvery) {
-		m.sweepShard(sh, now)
-	}
-	if sh.n < sh.max {
-		sh.n++
-		return nil
-	}
-	return fmt.Errorf("%w (%d keys)", ErrFull, m.maxKeys)
-}
-
 // Keys are 64-bit keyed hashes (maphash, random seed per store), so the
 // maps hold no caller strings and an attacker who cannot learn the seed
 // cannot aim collisions. A key's bucket and ban record live in the same
@@ -334,14 +214,16 @@ func (m *Memory) bucketID(kh uint64, r *Rule) uint64 {
 	switch r.Tier {
 	case TierIP:
 		th = m.tierHash[0]
-	case TierSender:
+	case TierNetwork:
 		th = m.tierHash[1]
-	case TierRecipient:
+	case TierSender:
 		th = m.tierHash[2]
-	case TierForm:
+	case TierRecipient:
 		th = m.tierHash[3]
-	case TierGlobal:
+	case TierForm:
 		th = m.tierHash[4]
+	case TierGlobal:
+		th = m.tierHash[5]
 	default:
 		th = maphash.String(m.seed, r.Tier)
 	}
@@ -378,7 +260,7 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	if len(rules) == 1 {
-		return m.allowOne(&rules[0])
+		return m.allowOne(&rules[0]), nil
 	}
 	var stBuf [8]ruleState
 	var lockBuf [8]int
@@ -408,19 +290,19 @@ func (m *Memory) Allow(ctx context.Context, rules []Rule) (Decision, error) {
 	for _, i := range locks {
 		m.shards[i].mu.Lock()
 	}
-	d, err := m.allowLocked(rules, st)
+	d := m.allowLocked(rules, st)
 	for _, i := range locks {
 		m.shards[i].mu.Unlock()
 	}
-	return d, err
+	return d, nil
 }
 
 // allowOne is Allow for the common single-rule decision: one shard, no
 // lock ordering, no scratch arrays, no defer. Same semantics as
 // allowLocked (TestMemorySingleRuleFastPathMatchesGeneralPath).
-func (m *Memory) allowOne(r *Rule) (Decision, error) {
+func (m *Memory) allowOne(r *Rule) Decision {
 	if r.Limit.IsZero() && r.Tier != TierIP {
-		return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+		return Decision{Allowed: true, Rule: -1, Tightest: -1}
 	}
 	kh := m.keyHash(r.Key)
 	var id uint64
@@ -434,38 +316,32 @@ func (m *Memory) allowOne(r *Rule) (Decision, error) {
 		if b, ok := sh.bans[kh]; ok {
 			if left := b.remaining(t); left > 0 {
 				sh.mu.Unlock()
-				return Decision{Rule: 0, Tightest: 0, RetryAfter: left, Reset: left, Banned: true}, nil
+				return Decision{Rule: 0, Tightest: 0, RetryAfter: left, Reset: left, Banned: true}
 			}
 		}
 	}
 	if r.Limit.IsZero() {
 		sh.mu.Unlock()
-		return Decision{Allowed: true, Rule: -1, Tightest: -1}, nil
+		return Decision{Allowed: true, Rule: -1, Tightest: -1}
 	}
 	b, ok := sh.buckets[id]
 	if !ok {
-		if err := m.addKey(sh, t); err != nil {
-			sh.mu.Unlock()
-			return Decision{}, err
-		}
-		b = newBucket(r.Limit)
-		sh.buckets[id] = b
-		sh.peakBuckets = max(sh.peakBuckets, len(sh.buckets))
+		b = m.newBucket(sh, id, r.Limit, t, nil)
 	}
 	tokens := b.tokensAt(t)
 	if wait := waitFor(r.Limit, tokens); wait > 0 {
 		sh.mu.Unlock()
 		return Decision{Rule: 0, Tightest: 0, RetryAfter: wait,
-			Remaining: remaining(r.Limit, tokens), Reset: resetFor(r.Limit, tokens)}, nil
+			Remaining: remaining(r.Limit, tokens), Reset: resetFor(r.Limit, tokens)}
 	}
 	b.take(t, tokens)
 	sh.mu.Unlock()
 	return Decision{Allowed: true, Rule: -1, Tightest: 0,
-		Remaining: remaining(r.Limit, tokens-1), Reset: resetFor(r.Limit, tokens-1)}, nil
+		Remaining: remaining(r.Limit, tokens-1), Reset: resetFor(r.Limit, tokens-1)}
 }
 
 // allowLocked decides with every involved shard locked.
-func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
+func (m *Memory) allowLocked(rules []Rule, st []ruleState) Decision {
 	t := m.nowNs()
 	for i := range rules {
 		if rules[i].Tier != TierIP {
@@ -473,7 +349,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		}
 		if b, ok := m.shards[m.shardOf(st[i].key)].bans[st[i].key]; ok {
 			if left := b.remaining(t); left > 0 {
-				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}, nil
+				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}
 			}
 		}
 	}
@@ -487,12 +363,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		sh := &m.shards[m.shardOf(st[i].key)]
 		b, ok := sh.buckets[st[i].id]
 		if !ok {
-			if err := m.addKey(sh, t); err != nil {
-				return Decision{}, err
-			}
-			b = newBucket(r.Limit)
-			sh.buckets[st[i].id] = b
-			sh.peakBuckets = max(sh.peakBuckets, len(sh.buckets))
+			b = m.newBucket(sh, st[i].id, r.Limit, t, st[:i])
 		}
 		st[i].b = b
 	}
@@ -522,7 +393,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 		d.Tightest = d.Rule
 		d.Remaining = remaining(rules[d.Rule].Limit, st[d.Rule].tokens)
 		d.Reset = resetFor(rules[d.Rule].Limit, st[d.Rule].tokens)
-		return d, nil
+		return d
 	}
 
 	// Every rule has a token: take one from each. A bucket listed twice
@@ -553,7 +424,7 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) (Decision, error) {
 			d.Tightest, d.Remaining, d.Reset = i, rem, reset
 		}
 	}
-	return d, nil
+	return d
 }
 
 // nowNs is the one clock read of a decision, in Unix ns. The system clock
@@ -565,68 +436,4 @@ func (m *Memory) nowNs() int64 {
 		return m.now().UnixNano()
 	}
 	return m.baseNs + int64(time.Since(m.base))
-}
-
-// durationFor converts a token amount to the time l takes to refill it,
-// rounded up to the nanosecond but tolerant of float noise.
-func durationFor(l Limit, tokens float64) time.Duration {
-	if tokens <= 0 {
-		return 0
-	}
-	ns := tokens * float64(l.Period) / float64(l.Count)
-	if ns >= math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return time.Duration(math.Ceil(ns - 1e-3))
-}
-
-// waitFor is how long until a bucket holding tokens has a whole token.
-func waitFor(l Limit, tokens float64) time.Duration {
-	if tokens >= 1 {
-		return 0
-	}
-	return durationFor(l, 1-tokens)
-}
-
-// resetFor is how long until a bucket holding tokens is full again.
-func resetFor(l Limit, tokens float64) time.Duration {
-	return durationFor(l, float64(l.Count)-tokens)
-}
-
-// remaining is the number of whole tokens in a bucket holding tokens,
-// counting a token as whole exactly when waitFor would say it is due.
-func remaining(l Limit, tokens float64) int {
-	if tokens <= 0 {
-		return 0
-	}
-	n := math.Floor(tokens)
-	if durationFor(l, n+1-tokens) == 0 {
-		n++
-	}
-	return int(n)
-}
-
-// Penalize implements Banner.
-func (m *Memory) Penalize(ctx context.Context, key string) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("ratelimit: %w", err)
-	}
-	if m.closed.Load() {
-		return 0, ErrClosed
-	}
-	h := m.keyHash(key)
-	sh := &m.shards[m.shardOf(h)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	now := m.nowNs()
-	b, ok := sh.bans[h]
-	if !ok {
-		if err := m.addKey(sh, now); err != nil {
-			return 0, err
-		}
-		b = &banState{}
-		sh.bans[h] = b
-		sh.peakBans = max(sh.peakBans, len(sh.bans))
-	}
-	return b.offend(m.ban, now), nil
 }

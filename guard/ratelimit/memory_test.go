@@ -310,6 +310,10 @@ func TestMemorySweeperGoroutine(t *testing.T) {
 	}
 }
 
+// TestMemoryFull: a full store evicts instead of refusing (issue 14: a
+// flood of honeypot hits from distinct addresses filled the store and every
+// new visitor got 503 limiter_unavailable). Before, a new key in a full
+// store was refused with ErrFull; the assertions below are the new rule.
 func TestMemoryFull(t *testing.T) {
 	clk := newClock()
 	start := clk.Now()
@@ -321,53 +325,154 @@ func TestMemoryFull(t *testing.T) {
 			t.Fatalf("%s: %+v %v", k, d, err)
 		}
 	}
-	t.Run("a new key is refused when the map is full", func(t *testing.T) {
-		_, err := m.Allow(ctx, r("c"))
-		if !errors.Is(err, ErrFull) {
-			t.Fatalf("got %v, want ErrFull", err)
-		}
-	})
-	t.Run("a multi-rule decision needing a new key consumes nothing", func(t *testing.T) {
-		_, err := m.Allow(ctx, []Rule{r("a")[0], r("c")[0]})
-		if !errors.Is(err, ErrFull) {
-			t.Fatalf("got %v, want ErrFull", err)
-		}
-		clk.Set(start.Add(time.Minute))
-		if d, err := m.Allow(ctx, r("a")); err != nil || !d.Allowed {
-			t.Fatalf("a lost budget: %+v %v", d, err)
-		}
-		clk.Set(start)
-	})
-	t.Run("existing keys keep working when full", func(t *testing.T) {
-		d, err := m.Allow(ctx, r("b"))
-		if err != nil || d.Allowed {
-			t.Fatalf("b: %+v %v, want a plain refusal", d, err)
-		}
-	})
-	t.Run("penalize needing a new key is refused when full", func(t *testing.T) {
-		if _, err := m.Penalize(ctx, "z"); !errors.Is(err, ErrFull) {
-			t.Fatalf("got %v, want ErrFull", err)
-		}
-	})
-	t.Run("stale entries make room for a new key", func(t *testing.T) {
-		// b was used at start; a at start+1m. At start+1m b is stale, a is not.
-		clk.Set(start.Add(time.Minute + time.Second))
+	t.Run("a new key is decided when the map is full", func(t *testing.T) {
 		d, err := m.Allow(ctx, r("c"))
 		if err != nil || !d.Allowed {
-			t.Fatalf("c: %+v %v", d, err)
+			t.Fatalf("c: %+v %v, want admitted", d, err)
 		}
-		if m.Len() != 2 {
-			t.Errorf("Len = %d, want 2", m.Len())
+		if m.Len() != 2 || m.Evictions() != 1 {
+			t.Fatalf("Len %d, Evictions %d; want 2 and 1", m.Len(), m.Evictions())
 		}
 	})
-	t.Run("the inline sweep is rate limited", func(t *testing.T) {
-		// Everything is fresh now; a flood of new keys must not rescan.
-		for i := range 3 {
-			if _, err := m.Allow(ctx, r(fmt.Sprint("new", i))); !errors.Is(err, ErrFull) {
-				t.Fatalf("new%d: %v, want ErrFull", i, err)
+	t.Run("a decision needing more keys than the store holds still decides", func(t *testing.T) {
+		clk.Set(start.Add(time.Hour)) // everything is full again: any key may go
+		rules := []Rule{r("x")[0], r("y")[0], r("z")[0]}
+		d, err := m.Allow(ctx, rules)
+		if err != nil || !d.Allowed {
+			t.Fatalf("%+v %v", d, err)
+		}
+		if m.Len() > 2 {
+			t.Fatalf("Len %d above MaxKeys 2", m.Len())
+		}
+		// The decision kept what it could: x and y, whose buckets it had
+		// already found when z needed room, were not evicted for z.
+		for _, k := range []string{"x", "y"} {
+			if d, err := m.Allow(ctx, r(k)); err != nil || d.Allowed {
+				t.Errorf("%s: %+v %v, want refused (its token was taken)", k, d, err)
 			}
 		}
 	})
+	t.Run("penalize needing a new key is recorded when full", func(t *testing.T) {
+		if _, err := m.Penalize(ctx, "p"); err != nil {
+			t.Fatal(err)
+		}
+		if m.Len() > 2 {
+			t.Fatalf("Len %d above MaxKeys 2", m.Len())
+		}
+	})
+	t.Run("stale entries make room without evicting", func(t *testing.T) {
+		clk.Set(start.Add(3 * time.Hour))
+		before := m.Evictions()
+		if d, err := m.Allow(ctx, r("fresh")); err != nil || !d.Allowed {
+			t.Fatalf("%+v %v", d, err)
+		}
+		if m.Evictions() != before {
+			t.Errorf("evicted with stale entries to sweep")
+		}
+	})
+}
+
+// TestMemoryFloodOfOffences is issue 14's honeypot flood in small: one
+// offence from each of many addresses fills the store; new visitors are
+// still decided, the store stays within MaxKeys, and a key serving a ban
+// keeps it through the flood.
+func TestMemoryFloodOfOffences(t *testing.T) {
+	clk := newClock()
+	const maxKeys = 4096
+	m := newTestMemory(t, MemoryConfig{Now: clk.Now, MaxKeys: maxKeys, Ban: BanPolicy{Threshold: 3}})
+	ctx := context.Background()
+	for range 3 {
+		if _, err := m.Penalize(ctx, "banned"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ban := func() Decision {
+		t.Helper()
+		d, err := m.Allow(ctx, []Rule{{Tier: TierIP, Key: "banned", Limit: lim("5/h")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := ban(); !d.Banned {
+		t.Fatalf("after 3 offences: %+v, want banned", d)
+	}
+	for i := range 10 * maxKeys {
+		clk.Set(clk.Now().Add(time.Millisecond))
+		if _, err := m.Penalize(ctx, fmt.Sprint("flood", i)); err != nil {
+			t.Fatalf("offence %d: %v", i, err)
+		}
+		if i%1000 == 0 {
+			if n := m.Len(); n > maxKeys {
+				t.Fatalf("after %d offences Len = %d > MaxKeys %d", i, n, maxKeys)
+			}
+		}
+	}
+	if n := m.Len(); n > maxKeys {
+		t.Fatalf("Len = %d > MaxKeys %d", n, maxKeys)
+	}
+	if m.Evictions() == 0 {
+		t.Fatal("no evictions: the flood never filled the store, the test proved nothing")
+	}
+	for i := range 100 {
+		rules := []Rule{
+			{Tier: TierIP, Key: fmt.Sprint("visitor", i), Limit: lim("5/h")},
+			{Tier: TierForm, Key: "contact", Limit: lim("1000/h")},
+		}
+		d, err := m.Allow(ctx, rules)
+		if err != nil || !d.Allowed {
+			t.Fatalf("visitor %d after the flood: %+v %v, want admitted", i, d, err)
+		}
+	}
+	if d := ban(); !d.Banned {
+		t.Fatalf("the ban was lost in the flood: %+v", d)
+	}
+}
+
+// TestMemoryEvictsLeastValuable checks the eviction order on a
+// one-shard store: empty-handed candidates (an offence short of a ban, a
+// nearly full bucket) go before an exhausted bucket and a ban in force.
+func TestMemoryEvictsLeastValuable(t *testing.T) {
+	clk := newClock()
+	m := newTestMemory(t, MemoryConfig{Now: clk.Now, MaxKeys: 3, Ban: BanPolicy{Threshold: 2}})
+	ctx := context.Background()
+	ip := func(k string) []Rule { return []Rule{{Tier: TierIP, Key: k, Limit: lim("3/h")}} }
+	for range 2 {
+		if _, err := m.Penalize(ctx, "banned"); err != nil { // a ban in force
+			t.Fatal(err)
+		}
+	}
+	for range 3 { // exhausted
+		if _, err := m.Allow(ctx, ip("busy")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Penalize(ctx, "once"); err != nil { // one offence
+		t.Fatal(err)
+	}
+	// Full: the new key must evict "once" (one offence) and keep the rest.
+	if d, err := m.Allow(ctx, ip("new")); err != nil || !d.Allowed {
+		t.Fatalf("new: %+v %v", d, err)
+	}
+	if d, _ := m.Allow(ctx, ip("banned")); !d.Banned {
+		t.Errorf("ban evicted: %+v", d)
+	}
+	if d, _ := m.Allow(ctx, ip("busy")); d.Allowed {
+		t.Errorf("exhausted bucket evicted: %+v", d)
+	}
+	// Next: "new" (one event of three used) goes before "busy" (all three).
+	if d, err := m.Allow(ctx, ip("newer")); err != nil || !d.Allowed {
+		t.Fatalf("newer: %+v %v", d, err)
+	}
+	if d, _ := m.Allow(ctx, ip("busy")); d.Allowed {
+		t.Errorf("exhausted bucket evicted before a nearly full one: %+v", d)
+	}
+	if d, _ := m.Allow(ctx, ip("banned")); !d.Banned {
+		t.Errorf("ban evicted: %+v", d)
+	}
+	if m.Len() != 3 || m.Evictions() != 2 {
+		t.Errorf("Len %d, Evictions %d; want 3 and 2", m.Len(), m.Evictions())
+	}
 }
 
 func TestNewMemoryValidates(t *testing.T) {

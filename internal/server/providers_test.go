@@ -64,7 +64,9 @@ func TestThirdPartyCaptchas(t *testing.T) {
 			}
 			sv := startSiteverify(t, action, tc.score)
 			t.Setenv("FG_TEST_CAPTCHA_SECRET", "s3cret")
-			cfg := strings.Replace(testConfig, "forms:\n", "captcha: {provider: "+tc.provider+", site_key: sk-1, secret_env: FG_TEST_CAPTCHA_SECRET, verify_url: \""+sv.URL+"\""+tc.extra+"}\nforms:\n", 1)
+			// One client makes four verifications here; each client's share
+			// of limits.captcha_verify is an eighth (captcha.ThrottleShare).
+			cfg := strings.Replace(testConfig, "forms:\n", "captcha: {provider: "+tc.provider+", site_key: sk-1, secret_env: FG_TEST_CAPTCHA_SECRET, verify_url: \""+sv.URL+"\""+tc.extra+"}\nlimits: {captcha_verify: 32/s}\nforms:\n", 1)
 			ts := newTestServerEnv(t, cfg)
 			post := func(token string) string {
 				return form("department", "support", "name", "Ada", "email", "ada@example.org", "message", "Hi", tc.field, token)
@@ -113,12 +115,13 @@ func TestThirdPartyCaptchas(t *testing.T) {
 }
 
 // TestSiteverifyRateCap: limits.captcha_verify caps the calls the service
-// makes to a provider, across forms; a verification over the cap fails
-// closed without reaching the provider.
+// makes to a provider, and one client gets an eighth of it (here 2 of 16
+// an hour); a verification over it fails closed without reaching the
+// provider.
 func TestSiteverifyRateCap(t *testing.T) {
 	sv := startSiteverify(t, "", 0)
 	t.Setenv("FG_TEST_CAPTCHA_SECRET", "s3cret")
-	cfg := strings.Replace(testConfig, "forms:\n", "captcha: {provider: turnstile, site_key: sk-1, secret_env: FG_TEST_CAPTCHA_SECRET, verify_url: \""+sv.URL+"\"}\nlimits: {captcha_verify: 2/h}\nforms:\n", 1)
+	cfg := strings.Replace(testConfig, "forms:\n", "captcha: {provider: turnstile, site_key: sk-1, secret_env: FG_TEST_CAPTCHA_SECRET, verify_url: \""+sv.URL+"\"}\nlimits: {captcha_verify: 16/h}\nforms:\n", 1)
 	ts := newTestServerEnv(t, cfg)
 	post := func(token string) string {
 		return form("department", "support", "name", "Ada", "email", "ada@example.org", "message", "Hi", "cf-turnstile-response", token)
@@ -143,6 +146,6 @@ func TestSiteverifyRateCap(t *testing.T) {
 	n := len(sv.requests)
 	sv.mu.Unlock()
 	if n != 2 {
-		t.Errorf("provider asked %d times, want 2: the cap is 2 an hour", n)
+		t.Errorf("provider asked %d times, want 2: the client's share is 2 an hour", n)
 	}
 }

@@ -2,26 +2,62 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
-// DefaultMaxAsyncPenalties bounds the offences PenalizeAsync keeps in
-// flight at once; past it, an offence is recorded before PenalizeAsync
-// returns.
-const DefaultMaxAsyncPenalties = 1024
+// Offences handed to PenalizeAsync.
+const (
+	// DefaultMaxAsyncPenalties bounds the offences PenalizeAsync holds
+	// (queued or being recorded); past it, new offences are dropped.
+	DefaultMaxAsyncPenalties = 1024
+	// penaltyWorkers is how many goroutines record offences, each with at
+	// most one round trip in flight: a flood of offences occupies at most
+	// this many of the client's pooled connections, and the decisions of
+	// everyone else keep the rest.
+	penaltyWorkers = 2
+	// maxPenaltyBatch is how many offences one round trip records: one
+	// pipeline of script runs, one per distinct key. About 30 µs of Redis
+	// time each, so a batch holds Redis for about a millisecond.
+	maxPenaltyBatch = 32
+	// penaltyTimeoutFactor stretches Timeout for a batch: no request waits
+	// for it (an Allow waits at most Timeout, see awaitOffences), and a
+	// batch cut short loses all its offences.
+	penaltyTimeoutFactor = 4
+)
 
-// A flood of honeypot or injection hits from one client used to hold each
-// request for a Penalize round trip whose result changes nothing in the
-// answer. PenalizeAsync lets the request go and records the offence in the
-// background; the offences of one key still coalesce into shared script
-// runs (penalize.go). pending counts, per key, the offences handed off but
-// not yet recorded, and Allow waits for them when a TierIP rule names the
+// ErrOffenceDropped is passed to PenalizeAsync's done when the offence was
+// not recorded because DefaultMaxAsyncPenalties offences were already
+// waiting; DroppedOffences counts them.
+var ErrOffenceDropped = errors.New("redisstore: offence dropped, too many in flight")
+
+// A flood of honeypot hits from many addresses (issue 14: 20k at 5.6k/s)
+// used to start one goroutine and one script run per offence, each under
+// the decision Timeout: hundreds of round trips at once, queued for the
+// client's pooled connections, timed out and, taken for a Redis outage,
+// failed every visitor's decision with 503 limiter_unavailable. So an
+// offence is queued, and penaltyWorkers goroutines record the queue in
+// batches, one pipeline per batch with the offences of one key coalesced
+// into one script run (n offences at one instant, as penalize.go's
+// coalescing does). A recording that fails or times out is counted by the
+// caller's done and never marks the store down; a full queue drops the
+// offence at once instead of holding the offending request.
+//
+// pending counts, per key, the offences handed off but not yet recorded,
+// and Allow waits for them (at most Timeout) when a TierIP rule names the
 // key: the client's next request is decided after its earlier offences,
-// exactly as with synchronous Penalize calls. Requests of other clients
-// never wait.
+// as with synchronous Penalize calls. Requests of other clients never wait.
+
+// offence is one PenalizeAsync call waiting to be recorded.
+type offence struct {
+	key  string
+	done func(time.Duration, error)
+}
 
 // pendingOffences is one key's offences in flight; idle is closed when the
 // last of them is recorded.
@@ -30,22 +66,26 @@ type pendingOffences struct {
 	idle chan struct{}
 }
 
-// PenalizeAsync implements ratelimit.AsyncBanner.
+// PenalizeAsync implements ratelimit.AsyncBanner. It never waits for
+// Redis: when DefaultMaxAsyncPenalties offences are already in flight, the
+// offence is dropped and done gets ErrOffenceDropped before PenalizeAsync
+// returns. After Close, the offence is recorded before it returns.
 func (s *Store) PenalizeAsync(ctx context.Context, key string, done func(time.Duration, error)) {
-	ctx = context.WithoutCancel(ctx)
 	s.bgMu.Lock()
 	if s.bgClosed {
 		s.bgMu.Unlock()
-		s.penalizeNow(ctx, key, done)
+		ban, err := s.Penalize(context.WithoutCancel(ctx), key)
+		if done != nil {
+			done(ban, err)
+		}
 		return
 	}
-	select {
-	case s.bgSlots <- struct{}{}:
-	default:
-		// Backpressure: recording falls behind, so this caller waits for
-		// its own offence rather than the offence being dropped.
+	if s.npending.Load() >= DefaultMaxAsyncPenalties {
 		s.bgMu.Unlock()
-		s.penalizeNow(ctx, key, done)
+		s.dropped.Add(1)
+		if done != nil {
+			done(0, ErrOffenceDropped)
+		}
 		return
 	}
 	p := s.pending[key]
@@ -55,39 +95,150 @@ func (s *Store) PenalizeAsync(ctx context.Context, key string, done func(time.Du
 	}
 	p.n++
 	s.npending.Add(1)
-	s.bg.Add(1)
+	s.queue = append(s.queue, offence{key: key, done: done})
+	if s.workers < penaltyWorkers {
+		s.workers++
+		s.bg.Add(1)
+		go s.penaltyWorker()
+	}
 	s.bgMu.Unlock()
-	go func() {
-		defer s.bg.Done()
-		ban, err := s.Penalize(ctx, key)
-		s.bgMu.Lock()
-		if p.n--; p.n == 0 {
-			delete(s.pending, key)
-			close(p.idle)
-		}
-		s.npending.Add(-1)
-		s.bgMu.Unlock()
-		<-s.bgSlots
-		if done != nil {
-			done(ban, err)
-		}
-	}()
 }
 
-func (s *Store) penalizeNow(ctx context.Context, key string, done func(time.Duration, error)) {
-	ban, err := s.Penalize(ctx, key)
-	if done != nil {
-		done(ban, err)
+// DroppedOffences is the number of offences PenalizeAsync dropped because
+// too many were in flight.
+func (s *Store) DroppedOffences() uint64 { return s.dropped.Load() }
+
+// penaltyWorker records queued offences, a batch at a time, until the
+// queue is empty.
+func (s *Store) penaltyWorker() {
+	defer s.bg.Done()
+	var batch []offence
+	for {
+		s.bgMu.Lock()
+		n := min(len(s.queue), maxPenaltyBatch)
+		if n == 0 {
+			s.workers--
+			s.queue = nil // let a flood's backing array go
+			s.bgMu.Unlock()
+			return
+		}
+		batch = append(batch[:0], s.queue[:n]...)
+		clear(s.queue[:n])
+		s.queue = s.queue[n:]
+		s.bgMu.Unlock()
+		s.recordBatch(batch)
 	}
 }
 
+// recordBatch records a batch of offences, releases the Allow calls
+// waiting for them and calls their done functions.
+func (s *Store) recordBatch(batch []offence) {
+	var keys []string
+	var counts []int
+	at := make(map[string]int, len(batch))
+	for _, o := range batch {
+		i, ok := at[o.key]
+		if !ok {
+			i = len(keys)
+			at[o.key] = i
+			keys, counts = append(keys, o.key), append(counts, 0)
+		}
+		counts[i]++
+	}
+	bans, errs := s.penalizeBatch(keys, counts)
+
+	s.bgMu.Lock()
+	for _, k := range keys {
+		p := s.pending[k]
+		if p.n -= counts[at[k]]; p.n == 0 {
+			delete(s.pending, k)
+			close(p.idle)
+		}
+	}
+	s.npending.Add(-int64(len(batch)))
+	s.bgMu.Unlock()
+
+	next := make([]int, len(keys)) // each key's next result
+	for _, o := range batch {
+		i := at[o.key]
+		var ban time.Duration
+		if errs[i] == nil {
+			ban = bans[i][next[i]]
+		}
+		next[i]++
+		if o.done != nil {
+			o.done(ban, errs[i])
+		}
+	}
+}
+
+// penalizeBatch records counts[i] offences against keys[i] for each i in
+// one pipeline, and returns the bans in force after each offence. While
+// the store is degraded it does not try Redis; a key whose run fails is
+// recorded locally under FailoverMemory. It never changes the store's
+// up or down state: only decisions do.
+func (s *Store) penalizeBatch(keys []string, counts []int) ([][]time.Duration, []error) {
+	bans := make([][]time.Duration, len(keys))
+	errs := make([]error, len(keys))
+	if s.down.Load() {
+		for i := range keys {
+			bans[i], errs[i] = s.penalizeLocal(keys[i], counts[i], errors.New("redis is marked down"))
+		}
+		return bans, errs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), penaltyTimeoutFactor*s.timeout)
+	defer cancel()
+	sent := s.clock()
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.Cmd, len(keys))
+	for i, k := range keys {
+		record, until := s.banKeys(k)
+		cmds[i] = pipe.EvalSha(ctx, s.penalize.sha, []string{record, until}, s.penaltyArgs(counts[i])...)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		record, until := s.banKeys(keys[i])
+		if isNoScript(err) { // Redis restarted: EVAL loads the script again
+			v, err = s.penalize.run(ctx, s.c, []string{record, until}, s.penaltyArgs(counts[i])...)
+		}
+		if err == nil {
+			bans[i], err = s.penaltyReply(v, counts[i], until, sent)
+		}
+		if err != nil && !errors.Is(err, ErrBadReply) {
+			bans[i], err = s.penalizeLocal(keys[i], counts[i], err)
+		}
+		errs[i] = err
+	}
+	return bans, errs
+}
+
+// penalizeLocal records n offences in the fallback store, or fails with
+// ErrUnavailable wrapping cause when there is none.
+func (s *Store) penalizeLocal(key string, n int, cause error) ([]time.Duration, error) {
+	if s.mem == nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
+	bans := make([]time.Duration, n)
+	for i := range bans {
+		var err error
+		if bans[i], err = s.mem.Penalize(context.Background(), key); err != nil {
+			return nil, err
+		}
+	}
+	return bans, nil
+}
+
 // awaitOffences waits until no offence handed to PenalizeAsync for the key
-// of any TierIP rule is still in flight. The common case, nothing in
-// flight anywhere, costs one atomic load.
+// of any TierIP rule is still in flight, or Timeout has passed: a slow
+// offence write must not hold decisions, so past that the decision goes
+// ahead without the ban those offences may earn. The common case, nothing
+// in flight anywhere, costs one atomic load.
 func (s *Store) awaitOffences(ctx context.Context, rules []ratelimit.Rule) error {
 	if s.npending.Load() == 0 {
 		return nil
 	}
+	var timeout <-chan time.Time
 	for i := range rules {
 		if rules[i].Tier != ratelimit.TierIP {
 			continue
@@ -98,8 +249,15 @@ func (s *Store) awaitOffences(ctx context.Context, rules []ratelimit.Rule) error
 		if p == nil {
 			continue
 		}
+		if timeout == nil {
+			t := time.NewTimer(s.timeout)
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case <-p.idle:
+		case <-timeout:
+			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("redisstore: %w", ctx.Err())
 		}

@@ -2,6 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,26 +125,225 @@ func TestPenalizeAsyncOrdersNextDecision(t *testing.T) {
 	}
 }
 
-// TestPenalizeAsyncBackpressure fills every background slot: the next
-// offence is recorded before PenalizeAsync returns instead of dropped.
-func TestPenalizeAsyncBackpressure(t *testing.T) {
+// TestPenalizeAsyncDropsWhenFull holds every batch in flight and hands
+// over DefaultMaxAsyncPenalties offences: the next one is dropped at
+// once, with ErrOffenceDropped and counted, instead of the caller waiting
+// for Redis (before, it was recorded in the caller: issue 14).
+func TestPenalizeAsyncDropsWhenFull(t *testing.T) {
 	r := testutil.StartRedis(t)
-	s := newStore(t, Config{Client: newClient(t, r), Ban: ratelimit.BanPolicy{Threshold: 1}})
-	for range cap(s.bgSlots) {
-		s.bgSlots <- struct{}{}
+	c := newClient(t, r)
+	h := &heldPipelines{release: make(chan struct{})}
+	c.AddHook(h)
+	s := newStore(t, Config{Client: c, Ban: ratelimit.BanPolicy{Threshold: 1}, Timeout: 10 * time.Second})
+	ctx := context.Background()
+	if _, err := s.Penalize(ctx, "warm-up"); err != nil { // loads the script
+		t.Fatal(err)
 	}
-	var called atomic.Bool
-	s.PenalizeAsync(context.Background(), "bad", func(ban time.Duration, err error) {
-		if err != nil || ban <= 0 {
-			t.Errorf("ban %s, %v; want a ban", ban, err)
+	var recorded, failed atomic.Int64
+	count := func(_ time.Duration, err error) {
+		if err != nil {
+			failed.Add(1)
+		} else {
+			recorded.Add(1)
 		}
-		called.Store(true)
-	})
-	if !called.Load() {
-		t.Fatal("with every slot taken, PenalizeAsync returned before recording the offence")
 	}
-	for range cap(s.bgSlots) {
-		<-s.bgSlots
+	for i := range DefaultMaxAsyncPenalties {
+		s.PenalizeAsync(ctx, fmt.Sprint("k", i), count)
+	}
+	var got error
+	called := false
+	start := time.Now()
+	s.PenalizeAsync(ctx, "one too many", func(_ time.Duration, err error) { called, got = true, err })
+	if !called || !errors.Is(got, ErrOffenceDropped) {
+		t.Fatalf("with %d offences in flight: called %v, err %v; want ErrOffenceDropped at once",
+			DefaultMaxAsyncPenalties, called, got)
+	}
+	if time.Since(start) > time.Second || s.DroppedOffences() != 1 {
+		t.Fatalf("took %s, DroppedOffences %d", time.Since(start), s.DroppedOffences())
+	}
+	close(h.release)
+	_ = s.Close()
+	if h.held.Load() == 0 {
+		t.Fatal("no batch was held: the test proved nothing")
+	}
+	if recorded.Load() != DefaultMaxAsyncPenalties || failed.Load() != 0 {
+		t.Fatalf("recorded %d, failed %d; want all %d queued offences recorded",
+			recorded.Load(), failed.Load(), DefaultMaxAsyncPenalties)
+	}
+}
+
+// TestOffenceFloodKeepsDeciding is issue 14's item 4: a burst of 20k
+// offences from distinct keys while visitors' decisions go on. Offences may
+// be dropped, but no decision fails and the store is never marked down.
+func TestOffenceFloodKeepsDeciding(t *testing.T) {
+	r := testutil.StartRedis(t)
+	s := newStore(t, Config{Client: newClient(t, r), Timeout: 200 * time.Millisecond})
+	ctx := context.Background()
+	var allowErrs, decided, degraded atomic.Int64
+	stop := make(chan struct{})
+	var visitors sync.WaitGroup
+	for g := range 4 {
+		visitors.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rules := []ratelimit.Rule{
+					{Tier: ratelimit.TierIP, Key: fmt.Sprint("visitor", g, "-", i), Limit: lim("5/h")},
+					{Tier: ratelimit.TierForm, Key: "contact", Limit: lim("1000000/h")},
+				}
+				if _, err := s.Allow(ctx, rules); err != nil {
+					if allowErrs.Add(1) == 1 {
+						t.Errorf("decision failed during the flood: %v", err)
+					}
+				}
+				decided.Add(1)
+				if s.Degraded() {
+					degraded.Add(1)
+				}
+			}
+		})
+	}
+	const n = 20_000
+	var recorded, dropped, failed atomic.Int64
+	var done sync.WaitGroup
+	done.Add(n)
+	for i := range n {
+		s.PenalizeAsync(ctx, fmt.Sprint("flood", i), func(_ time.Duration, err error) {
+			defer done.Done()
+			switch {
+			case err == nil:
+				recorded.Add(1)
+			case errors.Is(err, ErrOffenceDropped):
+				dropped.Add(1)
+			default:
+				failed.Add(1)
+			}
+		})
+		if i%1000 == 0 {
+			runtime.Gosched()
+		}
+	}
+	done.Wait()
+	close(stop)
+	visitors.Wait()
+	t.Logf("%d offences: %d recorded, %d dropped, %d failed; %d decisions", n, recorded.Load(), dropped.Load(), failed.Load(), decided.Load())
+	if allowErrs.Load() != 0 || degraded.Load() != 0 || s.Degraded() {
+		t.Fatalf("%d decisions failed, store seen degraded %d times", allowErrs.Load(), degraded.Load())
+	}
+	if recorded.Load() == 0 || decided.Load() == 0 {
+		t.Fatal("nothing recorded or nothing decided: the test proved nothing")
+	}
+	if uint64(dropped.Load()) != s.DroppedOffences() {
+		t.Errorf("DroppedOffences %d, done saw %d", s.DroppedOffences(), dropped.Load())
+	}
+}
+
+// heldPipelines holds every pipeline of script runs (the background
+// offence batches) until release is closed or its context ends; single
+// commands (decisions) and the client's own pipelines (a new connection's
+// handshake) pass at once. held counts the pipelines it held.
+type heldPipelines struct {
+	release chan struct{}
+	held    atomic.Int64
+}
+
+func (h *heldPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *heldPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *heldPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "evalsha" {
+			h.held.Add(1)
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				for _, c := range cmds {
+					c.SetErr(ctx.Err())
+				}
+				return ctx.Err()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestSlowPenaltiesDoNotHoldDecisions: offence writes that time out fail
+// (counted by done), but the offender's next decision waits for them at
+// most Timeout and then decides without error, and the store stays up.
+func TestSlowPenaltiesDoNotHoldDecisions(t *testing.T) {
+	r := testutil.StartRedis(t)
+	c := newClient(t, r)
+	c.AddHook(&heldPipelines{release: make(chan struct{})})
+	const timeout = 100 * time.Millisecond
+	s := newStore(t, Config{Client: c, Timeout: timeout, Ban: ratelimit.BanPolicy{Threshold: 1}})
+	ctx := context.Background()
+	errs := make(chan error, 10)
+	for range 10 {
+		s.PenalizeAsync(ctx, "bad", func(_ time.Duration, err error) { errs <- err })
+	}
+	start := time.Now()
+	d, err := s.Allow(ctx, []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "bad", Limit: lim("5/h")}})
+	if took := time.Since(start); err != nil || !d.Allowed || took < timeout || took > 10*timeout {
+		t.Fatalf("offender's decision with its offences stuck: %+v %v after %s; want admitted after about %s",
+			d, err, took, timeout)
+	}
+	for range 10 {
+		if err := <-errs; !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("stuck offence: %v, want ErrUnavailable", err)
+		}
+	}
+	if s.Degraded() {
+		t.Fatal("penalty timeouts marked the store down")
+	}
+	if d, err := s.Allow(ctx, []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "good", Limit: lim("5/h")}}); err != nil || !d.Allowed {
+		t.Fatalf("another client after the penalty timeouts: %+v %v", d, err)
+	}
+}
+
+// TestPausedRedisPenaltiesDoNotMarkDown pauses Redis's writes (CLIENT
+// PAUSE WRITE, from another connection) while offences are recorded: they
+// time out, and once Redis writes again decisions are made on Redis at
+// once: the failed penalties did not mark the store down.
+func TestPausedRedisPenaltiesDoNotMarkDown(t *testing.T) {
+	r := testutil.StartRedis(t)
+	s := newStore(t, Config{Client: newClient(t, r), Timeout: 50 * time.Millisecond})
+	ctx := context.Background()
+	if _, err := s.Penalize(ctx, "warm-up"); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	admin := newClient(t, r)
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", "5000", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	_, err := s.Penalize(ctx, "sync")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Penalize with writes paused: %v, want ErrUnavailable", err)
+	}
+	errs := make(chan error, 50)
+	for i := range 50 {
+		s.PenalizeAsync(ctx, fmt.Sprint("k", i), func(_ time.Duration, err error) { errs <- err })
+	}
+	failed := 0
+	for range 50 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed == 0 || time.Since(paused) > 5*time.Second {
+		t.Fatalf("%d of 50 offences failed in %s: the pause did not hold them, the test proved nothing",
+			failed, time.Since(paused))
+	}
+	if s.Degraded() {
+		t.Fatal("failed penalties marked the store down")
+	}
+	if err := admin.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Allow(ctx, []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: "visitor", Limit: lim("5/h")}}); err != nil || !d.Allowed {
+		t.Fatalf("first decision after the pause: %+v %v", d, err)
 	}
 }
 

@@ -53,5 +53,7 @@
 // decides from a local ratelimit.Memory whose limits are divided by
 // FallbackFactor, and calls OnFallback(true); it probes Redis again at most
 // every ProbeInterval on the request path and returns to Redis by itself,
-// calling OnFallback(false).
+// calling OnFallback(false). Only decisions mark the store down: a failed
+// or slow offence write (Penalize, PenalizeAsync) is reported to its
+// caller and never takes decisions down with it.
 package redisstore

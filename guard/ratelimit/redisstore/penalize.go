@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -31,6 +32,35 @@ type penaltyBatch struct {
 	done chan struct{}
 	res  []time.Duration
 	err  error
+}
+
+// Penalize implements ratelimit.Banner in one EVALSHA, shared with the
+// other calls for the same key that arrive while one is in flight. A
+// penalty never changes whether the store is up or down (only decisions
+// do): while down it is recorded locally under FailoverMemory, else it
+// fails; when Redis fails it, it is recorded locally or fails likewise.
+func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("redisstore: %w", err)
+	}
+	var cause error
+	if s.down.Load() {
+		cause = errors.New("redis is marked down")
+	} else {
+		ban, err := s.penalizeRedis(ctx, key)
+		if err == nil || errors.Is(err, ErrBadReply) {
+			return ban, err
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("redisstore: %w", ctx.Err())
+		}
+		cause = err
+	}
+	bans, err := s.penalizeLocal(key, 1, cause)
+	if err != nil {
+		return 0, err
+	}
+	return bans[0], nil
 }
 
 func (s *Store) penalizeRedis(ctx context.Context, key string) (time.Duration, error) {
@@ -96,10 +126,22 @@ func (s *Store) sendPenalties(ctx context.Context, key string, line *penaltyLine
 func (s *Store) runPenalize(ctx context.Context, key string, n int) ([]time.Duration, error) {
 	record, until := s.banKeys(key)
 	sent := s.clock()
-	v, err := s.penalize.run(ctx, s.c, []string{record, until}, append(s.banArgs[:len(s.banArgs):len(s.banArgs)], n)...)
+	v, err := s.penalize.run(ctx, s.c, []string{record, until}, s.penaltyArgs(n)...)
 	if err != nil {
 		return nil, err
 	}
+	return s.penaltyReply(v, n, until, sent)
+}
+
+// penaltyArgs are penalizeSrc's arguments for n offences.
+func (s *Store) penaltyArgs(n int) []any {
+	return append(s.banArgs[:len(s.banArgs):len(s.banArgs)], n)
+}
+
+// penaltyReply decodes penalizeSrc's reply for n offences against the key
+// whose ban-until key is until, sent at sent (the refusal cache's clock),
+// and remembers the ban it reports.
+func (s *Store) penaltyReply(v any, n int, until string, sent int64) ([]time.Duration, error) {
 	rep, ok := v.([]any)
 	if !ok || len(rep) != n {
 		return nil, fmt.Errorf("%w: %v", ErrBadReply, v)

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,4 +83,50 @@ func TestReplayCacheOnceAcrossClients(t *testing.T) {
 			t.Fatalf("Use with Redis down = %v, %v; want an error", ok, err)
 		}
 	})
+}
+
+// TestReplayKeysExpire checks the replay cache's keys have a bounded life
+// (issue 14: one client's tokens must not pile up in Redis): every key
+// carries a TTL, and a key whose expiry has passed is gone, so its token
+// is fresh again (the verifier refuses it as expired by then).
+func TestReplayKeysExpire(t *testing.T) {
+	r := testutil.StartRedis(t)
+	rc := NewReplayCache(newClient(t, r), "fgexp")
+	rc.timeout = testTimeout
+	// The cache's clock runs an hour behind, so that an expiry a moment
+	// from now is past the MinReplayTTL floor and the key dies quickly.
+	rc.now = func() time.Time { return time.Now().Add(-time.Hour) }
+	ctx := context.Background()
+	for i := range 50 {
+		if fresh, err := rc.Use(ctx, fmt.Sprint("t", i), time.Now().Add(300*time.Millisecond)); err != nil || !fresh {
+			t.Fatalf("%v %v", fresh, err)
+		}
+	}
+	c := newClient(t, r)
+	keys, err := c.Keys(ctx, "fgexp:rp:*").Result()
+	if err != nil || len(keys) != 50 {
+		t.Fatalf("%d keys, %v; want 50", len(keys), err)
+	}
+	for _, k := range keys {
+		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > 300*time.Millisecond {
+			t.Fatalf("%s: PTTL %s, %v; want a TTL of at most 300ms", k, ttl, err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := c.DBSize(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replay keys still there after their expiry", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fresh, err := rc.Use(ctx, "t0", time.Now().Add(time.Minute)); err != nil || !fresh {
+		t.Fatalf("expired key: fresh %v, %v; want fresh", fresh, err)
+	}
 }

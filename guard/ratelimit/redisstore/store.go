@@ -137,7 +137,9 @@ type Store struct {
 	bgMu       sync.Mutex
 	pending    map[string]*pendingOffences // keys with PenalizeAsync offences in flight
 	npending   atomic.Int64                // offences in flight, all keys
-	bgSlots    chan struct{}               // bounds offences in flight
+	queue      []offence                   // offences waiting for a worker
+	workers    int                         // penalty workers running
+	dropped    atomic.Uint64               // offences PenalizeAsync dropped
 	bg         sync.WaitGroup
 	bgClosed   bool
 	epoch      time.Time // origin of the refusal cache's clock
@@ -205,7 +207,6 @@ func New(cfg Config) (*Store, error) {
 		penalize:    newScript(penalizeSrc),
 		pens:        make(map[string]*penaltyLine),
 		pending:     make(map[string]*pendingOffences),
-		bgSlots:     make(chan struct{}, DefaultMaxAsyncPenalties),
 	}
 	s.banArgs = []any{ban.Threshold, ban.Window.Microseconds(), ban.Base.Microseconds(), ban.Max.Microseconds()}
 	if s.now == nil {
@@ -303,34 +304,6 @@ func (s *Store) Allow(ctx context.Context, rules []ratelimit.Rule) (ratelimit.De
 	return d, nil
 }
 
-// Penalize implements ratelimit.Banner in one EVALSHA, shared with the
-// other calls for the same key that arrive while one is in flight.
-func (s *Store) Penalize(ctx context.Context, key string) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("redisstore: %w", err)
-	}
-	if s.tryRedis() {
-		ban, err := s.penalizeRedis(ctx, key)
-		if err == nil {
-			s.markUp()
-			return ban, nil
-		}
-		if errors.Is(err, ErrBadReply) {
-			return 0, err
-		}
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("redisstore: %w", ctx.Err())
-		}
-		s.markDown()
-		if s.mem == nil {
-			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-	} else if s.mem == nil {
-		return 0, fmt.Errorf("%w: waiting for the next probe", ErrUnavailable)
-	}
-	return s.mem.Penalize(ctx, key)
-}
-
 // needsRedis reports whether any rule has a limit or may carry a ban; a
 // decision with neither is admitted without a round trip.
 func needsRedis(rules []ratelimit.Rule) bool {
@@ -340,48 +313,6 @@ func needsRedis(rules []ratelimit.Rule) bool {
 		}
 	}
 	return false
-}
-
-// tryRedis reports whether this call should go to Redis: always while up;
-// while down, only for the one caller that wins the next probe slot.
-func (s *Store) tryRedis() bool {
-	if !s.down.Load() {
-		return true
-	}
-	now := s.now().UnixNano()
-	next := s.nextProbe.Load()
-	return now >= next && s.nextProbe.CompareAndSwap(next, now+int64(s.probeEvery))
-}
-
-func (s *Store) markDown() {
-	s.nextProbe.Store(s.now().UnixNano() + int64(s.probeEvery))
-	if !s.down.Swap(true) && s.onFallback != nil {
-		s.onFallback(true)
-	}
-}
-
-func (s *Store) markUp() {
-	if s.down.Load() && s.down.Swap(false) && s.onFallback != nil {
-		s.onFallback(false)
-	}
-}
-
-func (s *Store) degradedAllow(ctx context.Context, rules []ratelimit.Rule, cause error) (ratelimit.Decision, error) {
-	if s.mem == nil {
-		return ratelimit.Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, cause)
-	}
-	strict := make([]ratelimit.Rule, len(rules))
-	for i, r := range rules {
-		if !r.Limit.IsZero() {
-			r.Limit.Count = max(1, r.Limit.Count/s.factor)
-		}
-		strict[i] = r
-	}
-	d, err := s.mem.Allow(ctx, strict)
-	if err != nil {
-		return d, fmt.Errorf("%w: fallback: %w (redis: %w)", ErrUnavailable, err, cause)
-	}
-	return d, nil
 }
 
 // call is one decision's scratch space, pooled: the key and limit bytes,
