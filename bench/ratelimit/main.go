@@ -323,12 +323,11 @@ func memory(out io.Writer, n int) {
 	var buf []byte
 	rules := []ratelimit.Rule{{Tier: ratelimit.TierIP, Limit: l}}
 	start := time.Now()
-	full := 0
 	for i := range n {
 		buf = strconv.AppendInt(buf[:0], int64(i), 36)
 		rules[0].Key = string(buf)
 		if _, err := m.Allow(ctx, rules); err != nil {
-			full++
+			fail(err)
 		}
 	}
 	fill := time.Since(start)
@@ -339,8 +338,8 @@ func memory(out io.Writer, n int) {
 	dropped := m.Sweep(now)
 	sweep := time.Since(sweepStart)
 	after := heap() - min(base, heap())
-	fmt.Fprintf(out, "\nMemory store, %d distinct keys (MaxKeys %d): %d held, %d refused as full (per-shard caps), filled in %s\n",
-		n, n, held, full, fill.Round(time.Millisecond))
+	fmt.Fprintf(out, "\nMemory store, %d distinct keys (MaxKeys %d): %d held, %d evicted (per-shard caps), filled in %s\n",
+		n, n, held, m.Evictions(), fill.Round(time.Millisecond))
 	fmt.Fprintf(out, "- live heap after GC: %.1f MB (%.0f B/key) → target ≤ 250 MB: %s\n",
 		float64(used)/1e6, float64(used)/float64(max(held, 1)), verdict(used <= 250e6))
 	fmt.Fprintf(out, "- idle for one period, Sweep dropped %d keys in %s; %d left; live heap %.1f MB\n",

@@ -164,11 +164,12 @@ type Banner interface {
 // with what Penalize would have returned.
 //
 // Ordering is kept where it matters: a later Allow whose TierIP rule has
-// the same key waits for that key's offences still in flight, so a
-// client's next request sees every ban its earlier requests earned, as if
-// Penalize had been called synchronously. When too many offences are in
-// flight, PenalizeAsync records the offence before returning
-// (backpressure: offences are never dropped).
+// the same key waits (for a bounded time) for that key's offences still in
+// flight, so a client's next request normally sees every ban its earlier
+// requests earned. PenalizeAsync never blocks its caller: when too many
+// offences are in flight it drops the offence and reports that through
+// done, since a flood of offences must not slow or refuse the decisions of
+// everyone else.
 type AsyncBanner interface {
 	Banner
 	PenalizeAsync(ctx context.Context, key string, done func(ban time.Duration, err error))

@@ -172,6 +172,18 @@ func TestCapacityKnobs(t *testing.T) {
 			if tc.moreKeys >= 0 && keys <= tc.moreKeys {
 				t.Errorf("rate-limit store holds %d keys, want over %d (a key per visitor)", keys, tc.moreKeys)
 			}
+			// What a full store forgot is counted in /metrics, and only then.
+			w := httptest.NewRecorder()
+			svc.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			full := tc.maxKeys >= 0
+			for _, series := range []string{"formguard_ratelimit_evictions_total", "formguard_replay_evictions_total"} {
+				if got := metricValue(w.Body.String(), series); (got > 0) != full {
+					t.Errorf("%s = %v; want > 0 exactly when the knobs are set (%v)", series, got, full)
+				}
+			}
+			if got := metricValue(w.Body.String(), "formguard_offences_dropped_total"); got != 0 {
+				t.Errorf("formguard_offences_dropped_total = %v on the memory store, want 0", got)
+			}
 		})
 	}
 }

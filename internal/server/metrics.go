@@ -118,6 +118,8 @@ type MetricsConfig struct {
 	// GuardStats reports the guard's running totals (guard.Guard.Stats),
 	// read at scrape time. Zero value: no such counters.
 	GuardStats func() guard.Stats
+	// StoreStats reports the stores' capacity counters. Zero value: none.
+	StoreStats func() StoreStats
 }
 
 // NewMetrics registers the service's metrics and the Go runtime's.
@@ -180,7 +182,47 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 			}, func() float64 { return float64(cfg.GuardStats().PenaltyErrors) }),
 		)
 	}
+	if cfg.StoreStats != nil {
+		counter := func(name, help string, v func(StoreStats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+				func() float64 { return float64(v(cfg.StoreStats())) })
+		}
+		m.reg.MustRegister(
+			counter("formguard_ratelimit_evictions_total",
+				"Records the full in-memory rate-limit store evicted to make room (least valuable first).",
+				func(s StoreStats) uint64 { return s.LimiterEvictions }),
+			counter("formguard_replay_evictions_total",
+				"Single-use token records the full in-memory replay store evicted (soonest to expire first).",
+				func(s StoreStats) uint64 { return s.ReplayEvictions }),
+			counter("formguard_offences_dropped_total",
+				"Offences the Redis store dropped because too many were already waiting to be written.",
+				func(s StoreStats) uint64 { return s.OffencesDropped }),
+		)
+	}
 	return m
+}
+
+// StoreStats are the stores' capacity counters: evidence of a flood the
+// stores absorbed by forgetting their least valuable records.
+type StoreStats struct {
+	LimiterEvictions uint64
+	ReplayEvictions  uint64
+	OffencesDropped  uint64
+}
+
+// storeStats reads whichever counters store and replay keep.
+func storeStats(store, replay any) StoreStats {
+	var st StoreStats
+	if e, ok := store.(interface{ Evictions() uint64 }); ok {
+		st.LimiterEvictions = e.Evictions()
+	}
+	if d, ok := store.(interface{ DroppedOffences() uint64 }); ok {
+		st.OffencesDropped = d.DroppedOffences()
+	}
+	if e, ok := replay.(interface{ Evictions() uint64 }); ok {
+		st.ReplayEvictions = e.Evictions()
+	}
+	return st
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

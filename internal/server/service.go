@@ -168,6 +168,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 			}
 			return s.guard.Stats()
 		},
+		StoreStats: func() StoreStats { return storeStats(s.store, s.replay) },
 	})
 
 	templates := map[string]mailer.Template{}
