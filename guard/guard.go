@@ -337,8 +337,15 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 		sub.Next = next
 	}
 	sub.ClientIP, sub.ClientKey = ip, clientKey
-	// The client's own limits and bans before anything that spends what
-	// other visitors share (see limitClient).
+	// A missing token is refused locally, before it costs the client any
+	// of its budget; then the client's own limits and bans, before
+	// anything that spends what other visitors share (see limitClient).
+	if e := missingDefence(p, vals); e != nil {
+		if e.Code == ErrTokenInvalid.Code {
+			g.penalize(r.Context(), clientKey)
+		}
+		return nil, clientKey, e
+	}
 	if e := g.limitClient(r.Context(), w, p, sub); e != nil {
 		return nil, clientKey, e
 	}
@@ -465,32 +472,4 @@ func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
 		sub.URL = u
 	}
 	return sub, nil
-}
-
-// verify runs a bot-defence verifier and maps its errors.
-func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Request, isToken bool) *Error {
-	if req.Token == "" {
-		if isToken {
-			return ErrTokenInvalid.withf("form token %q missing", v.Field())
-		}
-		return ErrCaptchaMissing.withf("field %q missing", v.Field())
-	}
-	err := v.Verify(ctx, req)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, captcha.ErrUnavailable), errors.Is(err, captcha.ErrConfig),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return ErrCaptchaUnavailable.with(err)
-	case errors.Is(err, captcha.ErrTooFast):
-		return ErrTooFast.with(err)
-	case errors.Is(err, captcha.ErrMissing):
-		if isToken {
-			return ErrTokenInvalid.with(err)
-		}
-		return ErrCaptchaMissing.with(err)
-	case isToken:
-		return ErrTokenInvalid.with(err)
-	}
-	return ErrCaptchaInvalid.with(err)
 }
