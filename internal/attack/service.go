@@ -106,10 +106,10 @@ const (
 	SignupTo     = "signup@example.test"
 	// TurnstileSiteKey is the signup form's site_key.
 	TurnstileSiteKey = "attack-site-key"
-	CallbackTo   = "callback@example.test"
-	QuoteTo      = "quote@example.test"
-	ShareMax     = 3
-	DKIMSelector = "s1"
+	CallbackTo       = "callback@example.test"
+	QuoteTo          = "quote@example.test"
+	ShareMax         = 3
+	DKIMSelector     = "s1"
 	// PoWMaxNumber is the smallest difficulty the config allows, so the
 	// harness solves thousands of challenges cheaply.
 	PoWMaxNumber = 1000
