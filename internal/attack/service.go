@@ -102,14 +102,10 @@ const (
 	QuoteForm    = "quote"    // fixed recipient, form token (cross-form tokens)
 	ContactTo    = "support@example.test"
 	FeedbackTo   = "feedback@example.test"
-	SignupForm   = "signup" // fixed recipient, Turnstile (when TurnstileVerifyURL is set)
-	SignupTo     = "signup@example.test"
-	// TurnstileSiteKey is the signup form's site_key.
-	TurnstileSiteKey = "attack-site-key"
-	CallbackTo       = "callback@example.test"
-	QuoteTo          = "quote@example.test"
-	ShareMax         = 3
-	DKIMSelector     = "s1"
+	CallbackTo   = "callback@example.test"
+	QuoteTo      = "quote@example.test"
+	ShareMax     = 3
+	DKIMSelector = "s1"
 	// PoWMaxNumber is the smallest difficulty the config allows, so the
 	// harness solves thousands of challenges cheaply.
 	PoWMaxNumber = 1000

@@ -57,6 +57,14 @@ type SiteverifyStats struct {
 	FirstError     string
 }
 
+// The signup form (ServiceConfig.TurnstileVerifyURL): a contact form with
+// Turnstile.
+const (
+	SignupForm       = "signup"
+	SignupTo         = "signup@example.test"
+	TurnstileSiteKey = "attack-site-key"
+)
+
 // Turnstile's documented limit on the response field, and the hostname
 // the fake's good tokens were solved on.
 const (
