@@ -279,6 +279,7 @@ func (f *floodRun) sendLegit(ctx context.Context) {
 		// The audit insists on delivery of what was accepted; the
 		// scenario's own checks count the refusals.
 		a.Req.Legit = false
+		a.Req.Note = "no answer" // unless Check sees one
 		a.Check = func(status int, _ http.Header, body []byte) (string, string) {
 			a.Req.Note = strings.TrimSpace(fmt.Sprintf("%d %s", status, problemCode(body)))
 			return "", ""
