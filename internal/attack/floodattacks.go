@@ -310,18 +310,18 @@ func runCaptchaBudget(ctx context.Context, opt Options) (*FaultResult, error) {
 	return res, nil
 }
 
-// runHoneypotFlood: honeypot posts from n distinct addresses, each
-// answered with the decoy. Item 3 (limiter-full): they fill the in-memory
-// store's capacity; item 4 (offence-flood, Redis): their offences come
-// faster than one at a time can be written.
+// runHoneypotFlood: honeypot posts, each from an address of its own and
+// answered with the decoy. Item 3 (limiter-full): 1.1M of them fill the
+// in-memory store's capacity (whatever the rate: the short flood is paced
+// so that visitors meet the full store during it). Item 4 (offence-flood,
+// Redis): offences for as long as a botnet keeps up, on as many
+// connections, come faster than they can be recorded one at a time.
 func runHoneypotFlood(ctx context.Context, opt Options, name string) (*FaultResult, error) {
-	// The limiter fills whatever the rate: the short flood is paced so
-	// that visitors meet the store full during it. Offences must come as
-	// fast as they can.
-	n, perSecond := int64(scale(opt, 10_000, 1_100_000)), float64(scale(opt, 2000, 0))
+	n, perSecond, conns := int64(scale(opt, 10_000, 1_100_000)), float64(scale(opt, 2000, 0)), 128
+	var dur time.Duration
 	if name == FaultOffenceFlood {
 		opt.Redis = true
-		n, perSecond = int64(scale(opt, 16_000, 20_000)), 0
+		n, perSecond, conns, dur = 0, 0, 512, time.Duration(scale(opt, 6, 15))*time.Second
 	} else {
 		opt = withConfig(opt, func(c *ServiceConfig) { c.MemoryKeys = scale(opt, 4096, 1<<17) })
 	}
@@ -330,14 +330,21 @@ func runHoneypotFlood(ctx context.Context, opt Options, name string) (*FaultResu
 		return nil, err
 	}
 	defer e.Close()
-	const conns = 128
 	f := newFlood(e, name, true, legitContact)
+	if name == FaultOffenceFlood {
+		f.rssBound = RSSGrowthFull // its 512 connections whatever the size
+	}
 	st := newAttackStats(n, n)
 	if err := f.begin(ctx, st); err != nil {
 		return nil, err
 	}
+	var until time.Time
+	if dur > 0 {
+		until = time.Now().Add(dur)
+	}
 	body := JSONObject(KV{"name", "Bot"}, KV{"email", "bot@spam.test"}, KV{"message", "Cheap pills"}, KV{"_gotcha", "http://spam.test"})
-	e.pipelinePosts(ctx, st, conns, 16, n, perSecond, "/f/"+ContactForm, body, floodIPv4)
+	e.pipelinePosts(ctx, st, conns, 16, n, perSecond, until, "/f/"+ContactForm, body, floodIPv4)
+	st.clients.Store(st.sent.Load()) // one address a request
 	f.attackEnded()
 	return f.finish(ctx, st)
 }

@@ -16,10 +16,11 @@ import (
 // connections writes batch requests back to back (HTTP/1.1 pipelining),
 // then reads their answers. It costs the harness far less than
 // net/http's client, so that even a race-instrumented test reaches the
-// rates of the floods it reproduces. Request k (1..n) carries body and
+// rates of the floods it reproduces. Request k (1..n, n 0: no end) carries body and
 // comes from the client address xff(k) through the trusted proxy. A
-// positive perSecond paces the requests to that rate.
-func (e *Env) pipelinePosts(ctx context.Context, st *attackStats, conns, batch int, n int64, perSecond float64, path string, body []byte, xff func(k int64) string) {
+// positive perSecond paces the requests to that rate; a non-zero until
+// ends the flood then, whatever n.
+func (e *Env) pipelinePosts(ctx context.Context, st *attackStats, conns, batch int, n int64, perSecond float64, until time.Time, path string, body []byte, xff func(k int64) string) {
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nAccept: application/json\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Forwarded-For: ",
 		path, e.Svc.Addr, e.Client.Origin, CTJSON, len(body))
 	var next atomic.Int64
@@ -29,10 +30,10 @@ func (e *Env) pipelinePosts(ctx context.Context, st *attackStats, conns, batch i
 			time.Sleep(time.Until(start.Add(time.Duration(float64(k) / perSecond * float64(time.Second)))))
 		}
 	}
-	hammer(ctx, conns, time.Time{}, func(ctx context.Context) bool {
+	hammer(ctx, conns, until, func(ctx context.Context) bool {
 		conn, err := net.DialTimeout("tcp", e.Svc.Addr, 5*time.Second)
 		if err != nil {
-			if next.Add(1) > n {
+			if k := next.Add(1); n > 0 && k > n {
 				return false
 			}
 			st.tally(0, "no connection", false)
@@ -42,12 +43,12 @@ func (e *Env) pipelinePosts(ctx context.Context, st *attackStats, conns, batch i
 		defer conn.Close()
 		br := bufio.NewReaderSize(conn, 16<<10)
 		var buf bytes.Buffer
-		for ctx.Err() == nil {
+		for ctx.Err() == nil && (until.IsZero() || time.Now().Before(until)) {
 			buf.Reset()
 			sent := 0
 			for ; sent < batch; sent++ {
 				k := next.Add(1)
-				if k > n {
+				if n > 0 && k > n {
 					break
 				}
 				pace(k)

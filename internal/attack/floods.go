@@ -87,9 +87,10 @@ type floodFigures struct {
 	During, DuringOK, After, AfterOK int
 	DuringAnswers, AfterAnswers      string
 	LegitAll                         int // legitimate posts in all
-	// Resources.
-	RSS0, RSSPeak   int64
-	Keys0, KeysPeak int64
+	// Resources. RSSBound is the VmRSS growth allowed (0: RSSGrowthShort
+	// or RSSGrowthFull by Short).
+	RSS0, RSSPeak, RSSBound int64
+	Keys0, KeysPeak         int64
 	// The service log during the attack.
 	LogLines, LogBytes, LogWarns int64
 }
@@ -114,9 +115,13 @@ func judge(f floodFigures) []Check {
 		"%d of %d (%.1f%%) answered 2xx, need %.0f%% of at least %d; others: %s", f.DuringOK, f.During, 100*share(f.DuringOK, f.During), 100*LegitAcceptShare, minLegit, orNone(f.DuringAnswers))
 	add("legitimate visitors accepted after the attack", f.After >= minLegit && share(f.AfterOK, f.After) >= LegitAcceptShare,
 		"%d of %d (%.1f%%) answered 2xx; others: %s", f.AfterOK, f.After, 100*share(f.AfterOK, f.After), orNone(f.AfterAnswers))
-	rssBound := int64(RSSGrowthFull)
-	if f.Short {
+	rssBound := f.RSSBound
+	switch {
+	case rssBound > 0:
+	case f.Short:
 		rssBound = RSSGrowthShort
+	default:
+		rssBound = RSSGrowthFull
 	}
 	add("service memory bounded", f.RSS0 > 0 && f.RSSPeak-f.RSS0 <= rssBound,
 		"VmRSS %.1f MiB when the attack began, peak %.1f MiB (+%.1f, bound +%d MiB)", mib(f.RSS0), mib(f.RSSPeak), mib(f.RSSPeak-f.RSS0), rssBound>>20)
@@ -192,6 +197,8 @@ type floodRun struct {
 	many  bool
 	legit []legitGen
 	rate  int // legitimate posts per second
+	// rssBound overrides the VmRSS growth bound (0: by size).
+	rssBound int64
 
 	start, end     time.Time
 	logFrom, logTo int64
@@ -347,7 +354,7 @@ func (f *floodRun) finish(ctx context.Context, a *attackStats) (*FaultResult, er
 	fig := floodFigures{Short: f.e.Opt.Short, Many: f.many, Redis: f.rdb != nil,
 		AttackSecs: f.end.Sub(f.start).Seconds(), Target: a.target, Sent: a.sent.Load(),
 		Answered: a.answered.Load(), Accept: a.accepted.Load(), Clients: a.clients.Load(),
-		RSS0: f.rss0, RSSPeak: f.peakRSS.Load(), Keys0: f.keys0, KeysPeak: f.peakKeys.Load()}
+		RSS0: f.rss0, RSSPeak: f.peakRSS.Load(), RSSBound: f.rssBound, Keys0: f.keys0, KeysPeak: f.peakKeys.Load()}
 	var during, after2 []string
 	for _, r := range f.e.Requests() {
 		if r.Class != f.name+"/legit" {
