@@ -61,6 +61,27 @@ func (a *attackStats) summary() string {
 	return strings.Join(out, ", ")
 }
 
+// looseRequest is NewRequest for a flood's posts: the request has an ID
+// and a marker but is recorded only by keep, so that a flood of refusals
+// costs the harness no memory.
+func (e *Env) looseRequest(class, form string) *Request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.next++
+	return &Request{ID: e.next, Class: class, Form: form, Marker: Marker(e.next)}
+}
+
+// keep records a loose request whose answer may have queued mail (an
+// accept, or no clear refusal), so that the audit can attribute it.
+func (e *Env) keep(r *Request) {
+	if !r.Accepted() && r.Status != 0 && r.Status < 500 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reqs = append(e.reqs, r)
+}
+
 // newFloodClient is a Client whose connections (from 127.0.0.1, the
 // trusted proxy) are kept alive, up to conns of them, so that a flood of
 // hundreds of thousands of requests does not run out of ports.

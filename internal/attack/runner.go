@@ -185,27 +185,6 @@ func (e *Env) NewRequest(class, form string) *Request {
 	return r
 }
 
-// looseRequest is NewRequest for a flood's posts: the request has an ID
-// and a marker but is recorded only by keep, so that a flood of refusals
-// costs the harness no memory.
-func (e *Env) looseRequest(class, form string) *Request {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.next++
-	return &Request{ID: e.next, Class: class, Form: form, Marker: Marker(e.next)}
-}
-
-// keep records a loose request whose answer may have queued mail (an
-// accept, or no clear refusal), so that the audit can attribute it.
-func (e *Env) keep(r *Request) {
-	if !r.Accepted() && r.Status != 0 && r.Status < 500 {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.reqs = append(e.reqs, r)
-}
-
 // Requests returns every request recorded so far.
 func (e *Env) Requests() []*Request {
 	e.mu.Lock()
