@@ -291,7 +291,11 @@ func runCaptchaBudget(ctx context.Context, opt Options) (*FaultResult, error) {
 		return nil, err
 	}
 	defer sv.Close()
-	opt = withConfig(opt, func(c *ServiceConfig) { c.TurnstileVerifyURL = sv.URL })
+	opt = withConfig(opt, func(c *ServiceConfig) {
+		c.TurnstileVerifyURL = sv.URL
+		// Room for the visitors (10/s) and a share for a client or two.
+		c.CaptchaVerify = "40/s"
+	})
 	e, err := Setup(ctx, opt)
 	if err != nil {
 		return nil, err
@@ -300,6 +304,7 @@ func runCaptchaBudget(ctx context.Context, opt Options) (*FaultResult, error) {
 	sv.SetSecret(e.Svc.Secret)
 	const conns = 64
 	f := newFlood(e, FaultCaptchaBudget, false, legitSignup(sv))
+	f.rate = 10
 	st := newAttackStats(0, 1)
 	if err := f.begin(ctx, st); err != nil {
 		return nil, err
