@@ -128,12 +128,13 @@ func judge(f floodFigures) []Check {
 	if f.Redis {
 		posts := int64(f.LegitAll) + f.Accept
 		bound := f.Keys0 + RedisKeySlack + RedisKeysPerPost*posts
+		how := fmt.Sprintf("%d + %d + %d per post x %d posts", f.Keys0, RedisKeySlack, RedisKeysPerPost, posts)
 		if f.Many {
 			bound += RedisKeysPerClient * f.Clients
+			how += fmt.Sprintf(" + %d per attacking client x %d", RedisKeysPerClient, f.Clients)
 		}
 		add("Redis keys bounded", f.KeysPeak <= bound,
-			"DBSIZE %d when the attack began, peak %d; bound %d (%d + %d + %d per post x %d posts%s)", f.Keys0, f.KeysPeak, bound,
-			f.Keys0, RedisKeySlack, RedisKeysPerPost, posts, map[bool]string{true: fmt.Sprintf(" + %d per attacking client x %d", RedisKeysPerClient, f.Clients)}[f.Many])
+			"DBSIZE %d when the attack began, peak %d; bound %d (%s)", f.Keys0, f.KeysPeak, bound, how)
 	}
 	out = append(out, judgeLog(f))
 	return out
