@@ -229,16 +229,21 @@ func newFlood(e *Env, name string, many bool, legit ...legitGen) *floodRun {
 // begin starts the legitimate traffic, lets it warm the service up, then
 // takes the baselines and marks the attack's start; st is the attack's
 // tally, for progress lines.
-func (f *floodRun) begin(ctx context.Context, st *attackStats) error {
+func (f *floodRun) begin(ctx context.Context, st *attackStats) (err error) {
 	f.stats = st
 	f.legitWG.Add(1)
 	go f.sendLegit(ctx)
+	defer func() {
+		if err != nil {
+			close(f.stopLegit)
+			f.legitWG.Wait()
+		}
+	}()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(time.Duration(scale(f.e.Opt, 1500, 3000)) * time.Millisecond):
 	}
-	var err error
 	if f.rss0, err = readRSS(f.e.Svc.PID()); err != nil {
 		return err
 	}
