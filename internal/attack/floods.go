@@ -237,6 +237,9 @@ func (f *floodRun) begin(ctx context.Context, st *attackStats) (err error) {
 		if err != nil {
 			close(f.stopLegit)
 			f.legitWG.Wait()
+			if f.rdb != nil {
+				_ = f.rdb.Close()
+			}
 		}
 	}()
 	select {
