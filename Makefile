@@ -54,12 +54,15 @@ FUZZTIME_LONG ?= 1m
 fuzz:
 	FUZZTIME=$(FUZZTIME_LONG) scripts/fuzz.sh
 
-# The full attack run, every fault scenario and a 10-minute soak (the short
-# versions run in `make test` as internal/attack's tests).
+# The full attack run, every fault and availability scenario and a
+# 10-minute soak (the short versions run in `make test` as internal/attack's
+# tests). offence-flood always runs on Redis.
 attack:
 	$(GO) run ./cmd/formguard-attack
 	for f in smtp-451 sigkill outbox-unwritable; do $(GO) run ./cmd/formguard-attack -fault $$f || exit 1; done
 	$(GO) run ./cmd/formguard-attack -fault redis-killed -redis
+	for f in replay-fill captcha-budget limiter-full offence-flood log-flood; do $(GO) run ./cmd/formguard-attack -fault $$f || exit 1; done
+	$(GO) run ./cmd/formguard-attack -fault replay-fill -redis
 	$(GO) run ./cmd/formguard-attack -soak 10m
 
 # Benchmark tables (docs/ratelimit.md, docs/performance.md).

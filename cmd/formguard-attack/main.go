@@ -7,6 +7,7 @@
 //
 //	formguard-attack [-redis] [-seed N] [-short] [-classes a,b]
 //	formguard-attack -fault redis-killed|smtp-451|sigkill|outbox-unwritable [-short]
+//	formguard-attack -fault replay-fill|captcha-budget|limiter-full|offence-flood|log-flood [-short] [-redis]
 //	formguard-attack -soak 10m [-redis]
 package main
 
@@ -42,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mdOut := fs.String("md", "", "also write the markdown report to this file")
 	strictOnce := fs.Bool("strict-once", false, "sigkill: fail on any redelivery, even a same-Message-ID copy whose relay acceptance raced the kill")
 	trace := fs.String("trace", "", "write one line per request (class, status, client) to this file")
+	noCapacity := fs.Bool("no-capacity-keys", false, "leave limits.memory_keys and limits.replay_entries out of the service config (for a binary that predates them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opt := attack.Options{Seed: *seed, Short: *short, Redis: *useRedis, Bin: *bin, Keep: *keep, Dir: *dir, Log: stderr, StrictOnce: *strictOnce}
+	opt := attack.Options{Seed: *seed, Short: *short, Redis: *useRedis, Bin: *bin, Keep: *keep, Dir: *dir, Log: stderr, StrictOnce: *strictOnce, NoCapacityKeys: *noCapacity}
 	if *quiet {
 		opt.Log = io.Discard
 	}

@@ -27,9 +27,10 @@ const (
 	FaultOutboxUnwritable = "outbox-unwritable"
 )
 
-// FaultNames lists the fault scenarios.
+// FaultNames lists the fault scenarios, the availability scenarios
+// (FloodNames) last.
 func FaultNames() []string {
-	return []string{FaultRedisKilled, FaultSMTP451, FaultSIGKILL, FaultOutboxUnwritable}
+	return append([]string{FaultRedisKilled, FaultSMTP451, FaultSIGKILL, FaultOutboxUnwritable}, FloodNames()...)
 }
 
 // RedisFailurePolicies: refuse (fail closed, the service's default),
@@ -111,6 +112,14 @@ func RunFault(ctx context.Context, name string, opt Options) (*FaultResult, erro
 		return runSIGKILL(ctx, opt)
 	case FaultOutboxUnwritable:
 		return runOutboxUnwritable(ctx, opt)
+	case FaultReplayFill:
+		return runReplayFill(ctx, opt)
+	case FaultCaptchaBudget:
+		return runCaptchaBudget(ctx, opt)
+	case FaultLimiterFull, FaultOffenceFlood:
+		return runHoneypotFlood(ctx, opt, name)
+	case FaultLogFlood:
+		return runLogFlood(ctx, opt)
 	case FaultRedisKilled:
 		res := &FaultResult{Name: name}
 		for _, pol := range RedisFailurePolicies {

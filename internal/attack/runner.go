@@ -43,6 +43,10 @@ type Options struct {
 	Trace io.Writer
 	// Config adjusts the generated service config before it is written.
 	Config func(*ServiceConfig)
+	// NoCapacityKeys leaves limits.memory_keys and limits.replay_entries
+	// out of the config whatever a scenario asks (for a service binary
+	// that predates them; its stores then have their built-in capacity).
+	NoCapacityKeys bool
 }
 
 // Env is a running service with its sink (and Redis), and the requests
@@ -122,6 +126,9 @@ func Setup(ctx context.Context, opt Options) (*Env, error) {
 	if opt.Config != nil {
 		opt.Config(e.Cfg)
 	}
+	if opt.NoCapacityKeys {
+		e.Cfg.MemoryKeys, e.Cfg.ReplayEntries = 0, 0
+	}
 	if err := os.MkdirAll(e.Cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -161,7 +168,7 @@ func (e *Env) Policy() Policy {
 	return Policy{
 		Domain: SiteDomain, DKIMSelector: DKIMSelector, DKIMRecord: e.DKIM,
 		Contact: map[string][]string{ContactForm: {ContactTo}, FeedbackForm: {FeedbackTo},
-			CallbackForm: {CallbackTo}, QuoteForm: {QuoteTo}},
+			CallbackForm: {CallbackTo}, QuoteForm: {QuoteTo}, SignupForm: {SignupTo}},
 		Share:   map[string]int{ShareForm: ShareMax},
 		Origins: []string{e.Cfg.Origin(), SiteOrigin2},
 		Caps:    e.Cfg.Caps(),
@@ -193,13 +200,16 @@ func (e *Env) Violate(r *Request, rule, detail string) {
 }
 
 // FreshIPv4 returns a client address no other request used (198.18.0.0/15,
-// the benchmarking range of RFC 2544).
+// the benchmarking range of RFC 2544). Consecutive addresses lie in
+// different /24s (512 of them, then the next host of each), so that
+// fresh clients also have fresh per-network budgets.
 func (e *Env) FreshIPv4() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.ip4++
-	n := e.ip4
-	return netip.AddrFrom4([4]byte{198, 18 + byte(n>>16&1), byte(n >> 8), byte(n)}).String()
+	n := e.ip4 - 1
+	net24, host := n%512, 1+(n/512)%254
+	return netip.AddrFrom4([4]byte{198, 18 + byte(net24>>8), byte(net24), byte(host)}).String()
 }
 
 // FreshIPv6Net returns a /64 no other request used (2001:db8::/32,

@@ -146,6 +146,7 @@ func Soak(ctx context.Context, d time.Duration, opt Options) (*SoakResult, error
 		// attack share stays refused for what it is, not for its rate.
 		c.ContactPerIP, c.ContactPerSender = "100000/h", "100000/h"
 		c.SharePerIP, c.SharePerSender, c.SharePerRecipient = "100000/h", "100000/h", "100000/d"
+		c.PerNetwork = "100000/h"
 		if inner != nil {
 			inner(c)
 		}
@@ -243,7 +244,8 @@ loop:
 // soakGenerators is the traffic mix: half legitimate, half attacks.
 func soakGenerators() []func(e *Env, slot int) *Attempt {
 	pooled := func(a *Attempt, e *Env, slot int) *Attempt {
-		ip := fmt.Sprintf("198.19.%d.%d", slot/250, 1+slot%250)
+		// Each pooled client in a /24 of its own.
+		ip := fmt.Sprintf("198.19.%d.%d", slot%256, 1+slot/256)
 		a.XFF, a.Req.Client = []string{ip}, ip
 		return a
 	}
