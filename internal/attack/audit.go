@@ -585,6 +585,11 @@ func (a *auditor) killedDuring(r *Request) bool {
 	return false
 }
 
+// killSkew is how much later than a kill the relay may record a copy
+// that the killed process had already written: the relay reads and stamps
+// it on its own goroutine, which a loaded machine can delay.
+const killSkew = 250 * time.Millisecond
+
 // redelivery reports copies of one message (one Message-ID), each pair
 // separated by a kill of the service.
 func (a *auditor) redelivery(ms []*parsed) bool {
@@ -599,7 +604,9 @@ func (a *auditor) redelivery(ms []*parsed) bool {
 		}
 		killed := false
 		for _, k := range a.p.Kills {
-			killed = killed || (k.After(ms[i-1].rec.At) && k.Before(ms[i].rec.At))
+			// The relay stamps a copy when it has read it, which can be
+			// just after the kill of a process that wrote it just before.
+			killed = killed || (k.After(ms[i-1].rec.At.Add(-killSkew)) && k.Before(ms[i].rec.At))
 		}
 		if !killed {
 			return false

@@ -300,7 +300,9 @@ func TestAuditRedelivery(t *testing.T) {
 		redelivered int
 	}{
 		{"a copy across a kill is a redelivery", []time.Time{t0.Add(time.Second)}, again, 0, 1},
+		{"a copy the relay stamped just after the kill is a redelivery", []time.Time{t0.Add(-killSkew / 2)}, again, 0, 1},
 		{"a copy with no kill between is a duplicate", []time.Time{t0.Add(3 * time.Second)}, again, 1, 0},
+		{"a copy stamped well after the kill is a duplicate", []time.Time{t0.Add(-2 * killSkew)}, again, 1, 0},
 		{"a copy without any kill is a duplicate", nil, again, 1, 0},
 		{"a second Message-ID across a kill is a duplicate", []time.Time{t0.Add(time.Second)}, requeued, 1, 0},
 	} {
