@@ -1,6 +1,6 @@
 module github.com/formguard/formguard
 
-go 1.26.8
+go 1.26.0
 
 require (
 	blitiri.com.ar/go/spf v1.6.0

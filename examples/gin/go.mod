@@ -1,6 +1,6 @@
 module github.com/formguard/formguard/examples/gin
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/formguard/formguard v0.0.0
