@@ -12,7 +12,7 @@
 //
 // Without -config, formguard reads ./formguard.yaml when it exists and the
 // built-in demo config otherwise. The environment variables
-// FORMGUARD_LISTEN, FORMGUARD_REDIS_URL, FORMGUARD_SMTP_ADDR,
+// FORMGUARD_LISTEN, FORMGUARD_ADMIN_LISTEN, FORMGUARD_REDIS_URL, FORMGUARD_SMTP_ADDR,
 // FORMGUARD_SMTP_PASSWORD and FORMGUARD_CAPTCHA_SECRET override the file.
 //
 // Exit status:

@@ -35,8 +35,9 @@ Usage:
       Generate a DKIM key and print the DNS TXT record to publish.
   formguard version
 
-Environment: FORMGUARD_LISTEN, FORMGUARD_REDIS_URL, FORMGUARD_SMTP_ADDR,
-FORMGUARD_SMTP_PASSWORD, FORMGUARD_CAPTCHA_SECRET override the config.
+Environment: FORMGUARD_LISTEN, FORMGUARD_ADMIN_LISTEN, FORMGUARD_REDIS_URL,
+FORMGUARD_SMTP_ADDR, FORMGUARD_SMTP_PASSWORD, FORMGUARD_CAPTCHA_SECRET
+override the config.
 Exit status: 0 ok, 1 runtime failure or doctor errors, 2 usage or config error.
 `
 
