@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/formguard/formguard/internal/config"
 )
 
 func get(t *testing.T, u string) (int, string) {
@@ -130,10 +128,7 @@ func TestRunChecksAdminListener(t *testing.T) {
 			if tc.adminListen {
 				y += "admin_listen: \"127.0.0.1:1\"\n"
 			}
-			cfg, err := config.Parse("svc.yaml", []byte(y), config.Options{Getenv: func(string) (string, bool) { return "", false }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := parseConfig(t, y)
 			svc, err := Open(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), SkipDoctor: true})
 			if err != nil {
 				t.Fatal(err)

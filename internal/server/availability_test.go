@@ -17,7 +17,6 @@ import (
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/ratelimit"
-	"github.com/formguard/formguard/internal/config"
 	"github.com/formguard/formguard/internal/testutil"
 )
 
@@ -125,10 +124,7 @@ func TestCapacityKnobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := strings.ReplaceAll(strings.ReplaceAll(capacityConfig, "DATA", t.TempDir()), " KNOBS", tc.knobs)
-			cfg, err := config.Parse("svc.yaml", []byte(y), config.Options{Getenv: func(string) (string, bool) { return "", false }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := parseConfig(t, y)
 			svc, err := Open(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), SkipDoctor: true})
 			if err != nil {
 				t.Fatal(err)

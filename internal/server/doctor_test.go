@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/formguard/formguard/internal/config"
 )
 
 // startDNS serves TXT records from zone on a loopback UDP port.
@@ -66,10 +64,7 @@ func TestStartupDoctor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			y := strings.NewReplacer("DATA", dir, "example.test", "formguard.dev", "site.test", "www.formguard.dev").Replace(serviceConfig)
-			cfg, err := config.Parse("svc.yaml", []byte(y), config.Options{Getenv: func(string) (string, bool) { return "", false }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := parseConfig(t, y)
 			logs := &syncBuffer{}
 			svc, err := Open(context.Background(), cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), DNSServer: tc.dns(t)})
 			if err != nil {

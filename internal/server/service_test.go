@@ -85,11 +85,9 @@ func startServiceAdmin(t *testing.T, cfgYAML string) (base, adminBase string, sv
 		cfgYAML = strings.ReplaceAll(cfgYAML, "admin_listen: ADMIN", `admin_listen: "`+admin.Addr().String()+`"`)
 		adminBase = "http://" + admin.Addr().String()
 	}
-	cfg, err := config.Parse("svc.yaml", []byte(cfgYAML), config.Options{Getenv: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := parseConfig(t, cfgYAML)
 	logs = &syncBuffer{}
+	var err error
 	svc, err = Open(context.Background(), cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), SkipDoctor: true})
 	if err != nil {
 		t.Fatal(err)
@@ -373,4 +371,14 @@ func TestServiceUsesFormTemplates(t *testing.T) {
 	if !bytes.Contains(eml, []byte("Subject: Web note from Ada\r\n")) {
 		t.Errorf("the configured subject was not used:\n%s", eml)
 	}
+}
+
+// parseConfig parses y as the service's YAML with no environment.
+func parseConfig(t *testing.T, y string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("svc.yaml", []byte(y), config.Options{Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
