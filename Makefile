@@ -6,23 +6,19 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: test deps fmt vet race bench-check fuzz-short fuzz attack bench
 test: deps fmt vet race bench-check fuzz-short
 
-# Browser-test dependency: the official altcha web component from npm.
-NPM_DIRS := guard/captcha/testdata/browser
-
-# External programs the tests use for real: redis-server, Debian's chromium,
-# node/npm (for the altcha widget), then the npm packages themselves.
+# External programs the tests use for real: redis-server and Debian's
+# chromium; curl fetches the official altcha web component the browser test
+# serves (no Node.js or npm needed).
 deps:
 	@need=""; \
 	command -v redis-server >/dev/null || need="$$need redis-server"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
-	command -v npm >/dev/null || need="$$need nodejs npm"; \
+	command -v curl >/dev/null || need="$$need curl ca-certificates"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need >/dev/null; \
 	fi
-	@for d in $(NPM_DIRS); do \
-		[ -d $$d/node_modules ] || (echo "npm ci in $$d" && cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
-	done
+	@scripts/fetch-altcha.sh
 
 fmt:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

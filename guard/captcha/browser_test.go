@@ -19,7 +19,7 @@ import (
 )
 
 // altchaDist is the official widget's bundle, installed by
-// `npm ci --prefix guard/captcha/testdata/browser`.
+// scripts/fetch-altcha.sh (run by `make deps`).
 var altchaDist = filepath.Join("testdata", "browser", "node_modules", "altcha", "dist", "altcha.js")
 
 // powSite is a loopback site with one contact form protected by our PoW,
@@ -313,7 +313,7 @@ func TestBrowserPoW(t *testing.T) {
 	})
 	t.Run("the official altcha widget solves our challenge", func(t *testing.T) {
 		if _, err := os.Stat(altchaDist); err != nil {
-			msg := "official altcha widget not installed; run: npm ci --prefix guard/captcha/testdata/browser"
+			msg := "official altcha widget not installed; run: scripts/fetch-altcha.sh"
 			if testutil.InCI() {
 				t.Fatal(msg)
 			}
