@@ -6,7 +6,7 @@ import (
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
-// Defaults, as named constants so that the README configuration reference and the code
+// Defaults, as named constants so that docs/configuration.md and the code
 // cannot disagree.
 const (
 	DefaultListen            = "127.0.0.1:8080"
