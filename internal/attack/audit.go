@@ -414,11 +414,11 @@ func (a *auditor) recipients(r *Request, m *parsed) {
 		}
 		return
 	}
-	capN, ok := a.p.Share[r.Form]
-	if !ok {
+	if _, ok := a.p.Share[r.Form]; !ok {
 		a.violate(r, RuleRecipient, "form %q is neither a configured contact nor a share form", r.Form)
 		return
 	}
+	// The per-request cap is checked over all its messages in perRequest.
 	if len(rcpts) > 1 {
 		a.violate(r, RuleOverCap, "one share message to %d recipients (each must get their own)", len(rcpts))
 	}
@@ -428,7 +428,6 @@ func (a *auditor) recipients(r *Request, m *parsed) {
 			a.violate(r, RuleRecipient, "share form %s mailed %q, which the post did not legitimately ask for", r.Form, x)
 		}
 	}
-	_ = capN // the per-request cap is checked over all its messages in perRequest
 }
 
 func lowerSet(xs []string) map[string]bool {

@@ -261,7 +261,6 @@ func genRecipientStuffing(e *Env) []Batch {
 			b = append(b, e.Post(r, enc, append(shareBase(r, e), kvs(r)...)...))
 		}
 	}
-	all := []Enc{EncForm, EncMultipart, EncJSON}
 	// Over the cap, every way of listing them.
 	for _, n := range []int{ShareMax + 1, 10, 50} {
 		n := n
@@ -354,7 +353,6 @@ func genRecipientStuffing(e *Env) []Batch {
 			b = append(b, e.Post(r, enc, append(contactBase(r), KV{f, "victim@spam.test"})...))
 		}
 	}
-	_ = all
 	e.Shuffle(b)
 	return []Batch{b}
 }
@@ -513,10 +511,6 @@ func (e *Env) powMint(form string, issued time.Time) (captcha.Challenge, error) 
 		return captcha.Challenge{}, err
 	}
 	return p.Challenge(form, "")
-}
-
-func tokenFunc(f func(ctx context.Context, c *Client, a *Attempt) (string, error)) func(ctx context.Context, c *Client, a *Attempt) (string, error) {
-	return f
 }
 
 func genCaptcha(e *Env) []Batch {

@@ -406,16 +406,6 @@ func (e *Env) Audit(p Policy) *Report {
 	return r
 }
 
-// Run is the whole attack: every class, then the audit.
-func Run(ctx context.Context, opt Options) (*Report, error) {
-	e, err := Setup(ctx, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer e.Close()
-	return e.Attack(ctx, Classes())
-}
-
 // Attack sends classes in order and audits.
 func (e *Env) Attack(ctx context.Context, classes []Class) (*Report, error) {
 	for _, c := range classes {

@@ -369,17 +369,6 @@ func (s *Service) waitReady(ctx context.Context, done chan struct{}) error {
 	}
 }
 
-// Exited returns a channel closed when the current process exits, and
-// whether one is running.
-func (s *Service) Exited() (<-chan struct{}, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return nil, false
-	}
-	return s.done, true
-}
-
 // PID is the running process's ID, 0 when none.
 func (s *Service) PID() int {
 	s.mu.Lock()
