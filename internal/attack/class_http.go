@@ -65,17 +65,25 @@ func (e *Env) checkRedirect(status int, h http.Header, _ []byte) (string, string
 	return "offsite_redirect", fmt.Sprintf("%d to %q", status, loc)
 }
 
+// legitBody is a valid urlencoded contact post for r.
+func legitBody(r *Request) []byte { return URLEncoded(contactBase(r)...) }
+
+// methodPost is a valid contact post of the method-confusion class.
+func (e *Env) methodPost(note string) *Attempt {
+	r := e.NewRequest("method-confusion", ContactForm)
+	r.Sender = visitor(r)
+	r.Note = note
+	return &Attempt{Req: r, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r)}
+}
+
 func genMethod(e *Env) []Batch {
 	var b Batch
-	legitBody := func(r *Request) []byte { return URLEncoded(contactBase(r)...) }
 	for _, m := range []string{"GET", "PUT", "PATCH", "DELETE", "HEAD", "TRACE", "CONNECT", "PROPFIND"} {
-		r := e.NewRequest("method-confusion", ContactForm)
-		r.Sender = visitor(r)
-		r.Note = "method " + m
-		a := &Attempt{Req: r, Method: m, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r)}
+		a := e.methodPost("method " + m)
+		a.Method = m
 		if m == "GET" || m == "HEAD" {
 			a.Body = nil
-			a.Path = "/f/" + ContactForm + "?" + string(legitBody(r))
+			a.Path = "/f/" + ContactForm + "?" + string(legitBody(a.Req))
 		}
 		b = append(b, a)
 	}
@@ -87,7 +95,23 @@ func genMethod(e *Env) []Batch {
 			Header: http.Header{h: {"POST"}}}
 		b = append(b, a)
 	}
-	// Content-type confusion.
+	b = append(b, e.contentTypeConfusion()...)
+	b = append(b, e.crossSite()...)
+	// Unknown forms and paths.
+	for _, p := range []string{"/f/", "/f/unknown", "/f/contact/", "/f/contact/../share", "/f/CONTACT", "/f/contact%00", "/f/contact/challenge"} {
+		a := e.methodPost("")
+		a.Path = p
+		b = append(b, a)
+	}
+	e.Shuffle(b)
+	return []Batch{b}
+}
+
+// contentTypeConfusion: bodies that do not match their Content-Type, or
+// types the service does not take.
+func (e *Env) contentTypeConfusion() Batch {
+	var b Batch
+	asJSON := func(r *Request) []byte { return JSONObject(contactBase(r)...) }
 	for _, c := range []struct {
 		ct   string
 		body func(r *Request) []byte
@@ -96,7 +120,7 @@ func genMethod(e *Env) []Batch {
 		{"text/plain;charset=UTF-8", legitBody},
 		{"", legitBody},
 		{CTJSON, legitBody},
-		{CTForm, func(r *Request) []byte { return JSONObject(contactBase(r)...) }},
+		{CTForm, asJSON},
 		{"application/x-www-form-urlencoded; charset=utf-7", func(r *Request) []byte {
 			return []byte("name=+ADw-script+AD4-&email=" + url.QueryEscape(visitor(r)) + "&message=" + r.Marker)
 		}},
@@ -104,23 +128,27 @@ func genMethod(e *Env) []Batch {
 			return []byte("name=M\xe9&email=" + url.QueryEscape(visitor(r)) + "&message=" + r.Marker)
 		}},
 		{"application/xml", func(r *Request) []byte { return []byte("<form><message>" + r.Marker + "</message></form>") }},
-		{"application/json; charset=utf-16", func(r *Request) []byte { return JSONObject(contactBase(r)...) }},
-		{"application/vnd.api+json", func(r *Request) []byte { return JSONObject(contactBase(r)...) }},
+		{"application/json; charset=utf-16", asJSON},
+		{"application/vnd.api+json", asJSON},
 		{"APPLICATION/X-WWW-FORM-URLENCODED", legitBody},
 		{"application/x-www-form-urlencoded, application/json", legitBody},
 		{"multipart/mixed; boundary=x", func(r *Request) []byte { return []byte("--x\r\n\r\n" + r.Marker + "\r\n--x--\r\n") }},
 		{"text/html", legitBody},
 	} {
-		r := e.NewRequest("method-confusion", ContactForm)
-		r.Sender = visitor(r)
-		r.Note = fmt.Sprintf("Content-Type %q", c.ct)
-		a := &Attempt{Req: r, ContentType: c.ct, Body: c.body(r), XFF: e.viaProxy(r)}
+		a := e.methodPost(fmt.Sprintf("Content-Type %q", c.ct))
+		a.ContentType, a.Body = c.ct, c.body(a.Req)
 		if c.ct == "" {
 			a.Header = http.Header{"Content-Type": {""}}
 		}
 		b = append(b, a)
 	}
-	// Cross-site posts: wrong, missing and opaque origins.
+	return b
+}
+
+// crossSite: posts with wrong, missing and opaque origins, and a CORS
+// preflight from another site; none may be granted.
+func (e *Env) crossSite() Batch {
+	var b Batch
 	for _, h := range []http.Header{
 		{"Origin": {"https://evil.example"}},
 		{"Origin": {"null"}},
@@ -130,31 +158,17 @@ func genMethod(e *Env) []Batch {
 		{"Origin": {""}, "Referer": {e.Cfg.Origin() + ".evil.example/"}},
 		{"Origin": {"https://example.test.evil.example"}},
 	} {
-		r := e.NewRequest("method-confusion", ContactForm)
-		r.Sender = visitor(r)
-		r.Note = fmt.Sprintf("headers %v", h)
-		a := &Attempt{Req: r, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r), Header: h}
-		a.Check = corsCheck
+		a := e.methodPost(fmt.Sprintf("headers %v", h))
+		a.Header, a.Check = h, corsCheck
 		b = append(b, a)
 	}
-	// A CORS preflight from another site must not be granted.
-	{
-		r := e.NewRequest("method-confusion", ContactForm)
-		r.Note = "CORS preflight from https://evil.example"
-		r.Client = e.FreshIPv4()
-		a := &Attempt{Req: r, Method: "OPTIONS", XFF: []string{r.Client},
-			Header: http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type"}}}
-		a.Check = corsCheck
-		b = append(b, a)
-	}
-	// Unknown forms and paths.
-	for _, p := range []string{"/f/", "/f/unknown", "/f/contact/", "/f/contact/../share", "/f/CONTACT", "/f/contact%00", "/f/contact/challenge"} {
-		r := e.NewRequest("method-confusion", ContactForm)
-		r.Sender = visitor(r)
-		b = append(b, &Attempt{Req: r, Path: p, ContentType: CTForm, Body: legitBody(r), XFF: e.viaProxy(r)})
-	}
-	e.Shuffle(b)
-	return []Batch{b}
+	r := e.NewRequest("method-confusion", ContactForm)
+	r.Note = "CORS preflight from https://evil.example"
+	r.Client = e.FreshIPv4()
+	a := &Attempt{Req: r, Method: "OPTIONS", XFF: []string{r.Client},
+		Header: http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type"}}}
+	a.Check = corsCheck
+	return append(b, a)
 }
 
 // corsCheck fails an answer that grants another site's origin.
