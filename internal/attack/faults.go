@@ -64,17 +64,7 @@ func (f *FaultResult) OK() bool {
 // Markdown renders the checks, the facts and the audit table.
 func (f *FaultResult) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| check | result | detail |\n|---|---|---|\n")
-	for _, c := range f.Checks {
-		res := "pass"
-		switch {
-		case c.Skipped:
-			res = "skipped"
-		case !c.OK:
-			res = "**FAIL**"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, res, strings.ReplaceAll(c.Detail, "|", "\\|"))
-	}
+	b.WriteString(checksTable(f.Checks))
 	if len(f.Facts) > 0 {
 		b.WriteString("\n")
 		for _, x := range f.Facts {
@@ -84,6 +74,23 @@ func (f *FaultResult) Markdown() string {
 	if f.Audit != nil {
 		b.WriteString("\nMail audit:\n\n")
 		b.WriteString(f.Audit.Markdown())
+	}
+	return b.String()
+}
+
+// checksTable renders checks as a markdown table.
+func checksTable(checks []Check) string {
+	var b strings.Builder
+	b.WriteString("| check | result | detail |\n|---|---|---|\n")
+	for _, c := range checks {
+		res := "pass"
+		switch {
+		case c.Skipped:
+			res = "skipped"
+		case !c.OK:
+			res = "**FAIL**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, res, strings.ReplaceAll(c.Detail, "|", "\\|"))
 	}
 	return b.String()
 }
