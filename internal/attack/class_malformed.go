@@ -93,21 +93,15 @@ func genSlow(e *Env) []Batch {
 	// must cut it off first (read_header_timeout 2s, read_timeout 4s in the
 	// generated config).
 	const maxHold = 12 * time.Second
-	for i := 0; i < 4; i++ {
-		r := e.NewRequest("slow-client", ContactForm)
-		r.Client = e.FreshPeer()
-		peer := r.Client
-		b = append(b, &Attempt{Req: r, Raw: func(ctx context.Context, addr string) (int, string) {
-			return slowloris(ctx, addr, peer, "header", maxHold)
-		}})
-	}
-	for i := 0; i < 4; i++ {
-		r := e.NewRequest("slow-client", ContactForm)
-		r.Client = e.FreshPeer()
-		peer := r.Client
-		b = append(b, &Attempt{Req: r, Raw: func(ctx context.Context, addr string) (int, string) {
-			return slowloris(ctx, addr, peer, "body", maxHold)
-		}})
+	for _, part := range []string{"header", "body"} {
+		for i := 0; i < 4; i++ {
+			r := e.NewRequest("slow-client", ContactForm)
+			r.Client = e.FreshPeer()
+			peer := r.Client
+			b = append(b, &Attempt{Req: r, Raw: func(ctx context.Context, addr string) (int, string) {
+				return slowloris(ctx, addr, peer, part, maxHold)
+			}})
+		}
 	}
 	// Legitimate visitors keep being served meanwhile.
 	for i := 0; i < 3; i++ {

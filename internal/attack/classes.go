@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/formguard/formguard/guard/captcha"
@@ -153,34 +154,19 @@ func genLegit(e *Env) []Batch {
 
 // contactBase is a valid contact post's fields for r, minus exclude.
 func contactBase(r *Request, exclude ...string) []KV {
-	kvs := []KV{{"name", "Mallory"}, {"email", visitor(r)}, {"subject", "Hello"}, {"message", "Please read. " + r.Marker}}
-	var out []KV
-	for _, kv := range kvs {
-		skip := false
-		for _, x := range exclude {
-			skip = skip || kv.K == x
-		}
-		if !skip {
-			out = append(out, kv)
-		}
-	}
-	return out
+	return without([]KV{{"name", "Mallory"}, {"email", visitor(r)}, {"subject", "Hello"}, {"message", "Please read. " + r.Marker}}, exclude)
 }
 
+// shareBase is a valid share post's fields for r, recipients aside, minus
+// exclude.
 func shareBase(r *Request, e *Env, exclude ...string) []KV {
-	kvs := []KV{{"name", "Mallory"}, {"email", visitor(r)},
-		{"url", e.Cfg.Origin() + "/page"}, {"message", "Look. " + r.Marker}, {captcha.PoWField, AltchaPlaceholder}}
-	var out []KV
-	for _, kv := range kvs {
-		skip := false
-		for _, x := range exclude {
-			skip = skip || kv.K == x
-		}
-		if !skip {
-			out = append(out, kv)
-		}
-	}
-	return out
+	return without([]KV{{"name", "Mallory"}, {"email", visitor(r)},
+		{"url", e.Cfg.Origin() + "/page"}, {"message", "Look. " + r.Marker}, {captcha.PoWField, AltchaPlaceholder}}, exclude)
+}
+
+// without returns kvs minus the fields named in exclude.
+func without(kvs []KV, exclude []string) []KV {
+	return slices.DeleteFunc(kvs, func(kv KV) bool { return slices.Contains(exclude, kv.K) })
 }
 
 // mustRefuse fails an attempt that was accepted (2xx or a success

@@ -2,9 +2,7 @@ package attack
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,17 +47,11 @@ func (e *Env) startLoad(ctx context.Context, class string, workers, max int, ham
 				// every accepted post is delivered (Policy.RequireAccepted).
 				a.Req.Legit = false
 				if hammer != "" && w == 0 {
-					// Worker 0 is one abusive client; its posts are not
-					// legitimate (they are meant to be limited).
-					a.Req.Legit = false
+					// Worker 0 is one abusive client, meant to be limited.
 					a.Req.Class = class + "/hammer"
 					a.XFF, a.Req.Client = []string{hammer}, hammer
 				}
-				// The answer's problem code, for the scenario's tallies.
-				a.Check = func(status int, _ http.Header, body []byte) (string, string) {
-					a.Req.Note = strings.TrimSpace(fmt.Sprintf("%d %s", status, problemCode(body)))
-					return "", ""
-				}
+				noteAnswer(a)
 				l.sent.Add(1)
 				if _, _, err := e.Client.Send(ctx, a); err != nil {
 					a.Req.Status = 0

@@ -72,25 +72,22 @@ func outboxBroken(ctx context.Context, e *Env, res *FaultResult, n int) error {
 		return err
 	}
 	var broken Batch
-	codes := make([]string, n)
 	for i := 0; i < n; i++ {
 		a := e.LegitContact("outbox-unwritable", Enc(i%3))
 		a.Req.Legit = false // cannot be delivered; must be refused instead
-		a.Check = func(status int, _ http.Header, body []byte) (string, string) {
-			codes[i] = fmt.Sprintf("%d %s", status, problemCode(body))
-			return "", ""
-		}
+		noteAnswer(a)
 		broken = append(broken, a)
 	}
 	if err := e.Send(ctx, []Batch{broken}); err != nil {
 		return err
 	}
 	got503, accepted := 0, 0
+	codes := make([]string, n)
 	for i, a := range broken {
 		if a.Req.Accepted() {
 			accepted++
 		}
-		if codes[i] == "503 outbox_unavailable" {
+		if codes[i] = a.Req.Note; codes[i] == "503 outbox_unavailable" {
 			got503++
 		}
 	}
@@ -138,15 +135,11 @@ func outboxUncreatable(ctx context.Context, e *Env, res *FaultResult) error {
 		r := e.NewRequest("outbox-unwritable/startup", ContactForm)
 		r.Sender = visitor(r)
 		a := e.Post(r, EncJSON, contactBase(r)...)
-		var code string
-		a.Check = func(status int, _ http.Header, body []byte) (string, string) {
-			code = fmt.Sprintf("%d %s", status, problemCode(body))
-			return "", ""
-		}
+		noteAnswer(a)
 		if _, _, err := c2.Send(ctx, a); err != nil {
 			return err
 		}
-		codes[code]++
+		codes[r.Note]++
 		if r.Accepted() {
 			accepted++
 		}

@@ -34,8 +34,8 @@ func runRedisKilled(ctx context.Context, opt Options, policy string) (*FaultResu
 			inner(c)
 		}
 		if policy != RedisFailurePolicies[0] {
-			// The default must be to fail closed (DESIGN.md), so the
-			// first policy runs on the default config.
+			// Failing closed is the service's default, so the first
+			// policy runs on the default config.
 			c.RedisFallback = true
 		}
 		c.DirOutbox = policy == "local-dir"

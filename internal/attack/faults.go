@@ -152,6 +152,15 @@ func scale(opt Options, short, full int) int {
 	return full
 }
 
+// noteAnswer makes a's answer, "STATUS CODE", its request's Note, for a
+// scenario's tallies.
+func noteAnswer(a *Attempt) {
+	a.Check = func(status int, _ http.Header, body []byte) (string, string) {
+		a.Req.Note = strings.TrimSpace(fmt.Sprintf("%d %s", status, problemCode(body)))
+		return "", ""
+	}
+}
+
 // problemCode reads the stable code of a problem+json answer.
 func problemCode(body []byte) string {
 	var p struct {
