@@ -55,7 +55,6 @@ func parseFlags(args []string, stderr io.Writer) (*cli, bool) {
 	fs.StringVar(&c.md, "md", "", "also write the markdown report to this file")
 	fs.BoolVar(&c.opt.StrictOnce, "strict-once", false, "sigkill: fail on any redelivery, even a same-Message-ID copy whose relay acceptance raced the kill")
 	fs.StringVar(&c.trace, "trace", "", "write one line per request (class, status, client) to this file")
-	fs.BoolVar(&c.opt.NoCapacityKeys, "no-capacity-keys", false, "leave limits.memory_keys and limits.replay_entries out of the service config (for a binary that predates them)")
 	if err := fs.Parse(args); err != nil {
 		return nil, false
 	}
