@@ -52,15 +52,24 @@ type Attempt struct {
 	PoW string
 	// Token, when set, produces the altcha value itself (forged, stale,
 	// replayed tokens).
-	Token func(ctx context.Context, c *Client, a *Attempt) (string, error)
+	Token tokenSource
 	// FormToken produces the value that replaces FormTokenPlaceholder.
-	FormToken func(ctx context.Context, c *Client, a *Attempt) (string, error)
+	FormToken tokenSource
 	// Raw replaces the HTTP exchange (slow and truncated clients); it
 	// returns the status seen (0: none) and a violation detail ("" none).
 	Raw func(ctx context.Context, addr string) (status int, violation string)
 	// Check judges the answer beyond the mail audit; it returns a rule
 	// and detail for a violation, or "".
 	Check func(status int, h http.Header, body []byte) (rule, detail string)
+}
+
+// tokenSource produces a token (an altcha value or a form token) at send
+// time, as the attempt's client.
+type tokenSource = func(ctx context.Context, c *Client, a *Attempt) (string, error)
+
+// fixedToken always produces s.
+func fixedToken(s string) tokenSource {
+	return func(context.Context, *Client, *Attempt) (string, error) { return s, nil }
 }
 
 // Client sends attempts to the service from many loopback addresses.
@@ -117,65 +126,13 @@ func (c *Client) Send(ctx context.Context, a *Attempt) (rule, detail string, err
 		}
 		return "", "", nil
 	}
-	body := a.Body
-	if bytes.Contains(body, []byte(AltchaPlaceholder)) {
-		var tok string
-		switch {
-		case a.Token != nil:
-			tok, err = a.Token(ctx, c, a)
-		case a.PoW != "":
-			tok, err = c.SolvePoW(ctx, a.PoW, a.Peer, a.XFF)
-		default:
-			err = errors.New("attack: body has an altcha placeholder but the attempt no PoW")
-		}
-		if err != nil {
-			return "", "", err
-		}
-		if strings.HasPrefix(a.ContentType, "application/x-www-form-urlencoded") {
-			tok = url.QueryEscape(tok)
-		}
-		body = bytes.ReplaceAll(body, []byte(AltchaPlaceholder), []byte(tok))
-	}
-	if bytes.Contains(body, []byte(FormTokenPlaceholder)) {
-		if a.FormToken == nil {
-			return "", "", errors.New("attack: body has a form-token placeholder but the attempt no FormToken")
-		}
-		tok, err := a.FormToken(ctx, c, a)
-		if err != nil {
-			return "", "", err
-		}
-		body = bytes.ReplaceAll(body, []byte(FormTokenPlaceholder), []byte(escapeFor(a.ContentType, tok)))
-	}
-	method := a.Method
-	if method == "" {
-		method = http.MethodPost
-	}
-	path := a.Path
-	if path == "" {
-		path = "/f/" + a.Req.Form
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
+	body, err := c.fillTokens(ctx, a)
 	if err != nil {
 		return "", "", err
 	}
-	if len(body) == 0 {
-		req.Body, req.ContentLength = http.NoBody, 0
-	}
-	req.Header.Set("Origin", c.Origin)
-	req.Header.Set("Accept", "application/json")
-	if a.ContentType != "" {
-		req.Header.Set("Content-Type", a.ContentType)
-	}
-	for k, vs := range a.Header {
-		req.Header.Del(k)
-		for _, v := range vs {
-			if v != "" {
-				req.Header.Add(k, v)
-			}
-		}
-	}
-	for _, x := range a.XFF {
-		req.Header.Add("X-Forwarded-For", x)
+	req, err := c.newRequest(ctx, a, body)
+	if err != nil {
+		return "", "", err
 	}
 	resp, err := c.HTTP(a.Peer).Do(req)
 	if err != nil {
@@ -201,6 +158,80 @@ func (c *Client) Send(ctx context.Context, a *Attempt) (rule, detail string, err
 		rule, detail = a.Check(resp.StatusCode, resp.Header, rb)
 	}
 	return rule, detail, nil
+}
+
+// fillTokens returns a's body with its placeholders replaced: the altcha
+// value (a.Token's, or a solved challenge for a.PoW) and the form token.
+func (c *Client) fillTokens(ctx context.Context, a *Attempt) ([]byte, error) {
+	body := a.Body
+	if bytes.Contains(body, []byte(AltchaPlaceholder)) {
+		var tok string
+		var err error
+		switch {
+		case a.Token != nil:
+			tok, err = a.Token(ctx, c, a)
+		case a.PoW != "":
+			tok, err = c.SolvePoW(ctx, a.PoW, a.Peer, a.XFF)
+		default:
+			err = errors.New("attack: body has an altcha placeholder but the attempt no PoW")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(a.ContentType, "application/x-www-form-urlencoded") {
+			tok = url.QueryEscape(tok)
+		}
+		body = bytes.ReplaceAll(body, []byte(AltchaPlaceholder), []byte(tok))
+	}
+	if bytes.Contains(body, []byte(FormTokenPlaceholder)) {
+		if a.FormToken == nil {
+			return nil, errors.New("attack: body has a form-token placeholder but the attempt no FormToken")
+		}
+		tok, err := a.FormToken(ctx, c, a)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.ReplaceAll(body, []byte(FormTokenPlaceholder), []byte(escapeFor(a.ContentType, tok)))
+	}
+	return body, nil
+}
+
+// newRequest is a's HTTP request with body: method and path default to a
+// POST to the form, a.Header replaces the defaults (an empty value
+// removes the header), a.XFF adds X-Forwarded-For lines.
+func (c *Client) newRequest(ctx context.Context, a *Attempt, body []byte) (*http.Request, error) {
+	method := a.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	path := a.Path
+	if path == "" {
+		path = "/f/" + a.Req.Form
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		req.Body, req.ContentLength = http.NoBody, 0
+	}
+	req.Header.Set("Origin", c.Origin)
+	req.Header.Set("Accept", "application/json")
+	if a.ContentType != "" {
+		req.Header.Set("Content-Type", a.ContentType)
+	}
+	for k, vs := range a.Header {
+		req.Header.Del(k)
+		for _, v := range vs {
+			if v != "" {
+				req.Header.Add(k, v)
+			}
+		}
+	}
+	for _, x := range a.XFF {
+		req.Header.Add("X-Forwarded-For", x)
+	}
+	return req, nil
 }
 
 // Challenge fetches a proof-of-work challenge for form as peer/xff.

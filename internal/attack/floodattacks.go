@@ -180,7 +180,7 @@ func legitSignup(sv *Siteverify) legitGen {
 	}
 }
 
-// runReplayFill (issue 14, item 1): one client fetches and posts valid
+// runReplayFill: one client fetches and posts valid
 // form tokens and proof-of-work solutions as fast as it can, far more
 // than the single-use store holds. Past its per_ip budget it must be
 // refused before it spends the store.
@@ -281,7 +281,7 @@ func (e *Env) replayFill(ctx context.Context, st *attackStats) {
 	posters.Wait()
 }
 
-// runCaptchaBudget (item 2): one client posts junk Turnstile tokens on 64
+// runCaptchaBudget: one client posts junk Turnstile tokens on 64
 // connections. It is banned after a few failures; from then on its tokens
 // must not reach the provider, nor spend the service-wide verify budget
 // that visitors from other addresses need.
@@ -337,9 +337,9 @@ func runCaptchaBudget(ctx context.Context, opt Options) (*FaultResult, error) {
 }
 
 // runHoneypotFlood: honeypot posts, each from an address of its own and
-// answered with the decoy. Item 3 (limiter-full): 1.1M of them fill the
+// answered with the decoy. limiter-full: 1.1M of them fill the
 // in-memory store's capacity (whatever the rate: the short flood is paced
-// so that visitors meet the full store during it). Item 4 (offence-flood,
+// so that visitors meet the full store during it). offence-flood (with
 // Redis): offences for as long as a botnet keeps up, on as many
 // connections, come faster than they can be recorded one at a time.
 func runHoneypotFlood(ctx context.Context, opt Options, name string) (*FaultResult, error) {
@@ -375,7 +375,7 @@ func runHoneypotFlood(ctx context.Context, opt Options, name string) (*FaultResu
 	return f.finish(ctx, st)
 }
 
-// runLogFlood (item 5): one client produces refusals as fast as it can:
+// runLogFlood: one client produces refusals as fast as it can:
 // posts over its per_ip budget, malformed bodies and foreign origins.
 func runLogFlood(ctx context.Context, opt Options) (*FaultResult, error) {
 	e, err := Setup(ctx, opt)

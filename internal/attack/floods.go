@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Availability scenarios (issue 14): one client, or a flood from many,
+// Availability scenarios: one client, or a flood from many,
 // must not make the service refuse legitimate visitors from other
 // addresses, grow its memory or Redis without bound, or flood its log.
 const (
@@ -296,10 +295,7 @@ func (f *floodRun) sendLegit(ctx context.Context) {
 		// scenario's own checks count the refusals.
 		a.Req.Legit = false
 		a.Req.Note = "no answer" // unless Check sees one
-		a.Check = func(status int, _ http.Header, body []byte) (string, string) {
-			a.Req.Note = strings.TrimSpace(fmt.Sprintf("%d %s", status, problemCode(body)))
-			return "", ""
-		}
+		noteAnswer(a)
 		sem <- struct{}{}
 		f.legitWG.Add(1)
 		go func() {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The availability scenarios of issue 14 at their short sizes. They shrink
+// The availability scenarios at their short sizes. They shrink
 // the stores with limits.memory_keys and limits.replay_entries, so that a
 // short flood fills them.
 

@@ -43,10 +43,6 @@ type Options struct {
 	Trace io.Writer
 	// Config adjusts the generated service config before it is written.
 	Config func(*ServiceConfig)
-	// NoCapacityKeys leaves limits.memory_keys and limits.replay_entries
-	// out of the config whatever a scenario asks (for a service binary
-	// that predates them; its stores then have their built-in capacity).
-	NoCapacityKeys bool
 }
 
 // Env is a running service with its sink (and Redis), and the requests
@@ -125,9 +121,6 @@ func Setup(ctx context.Context, opt Options) (*Env, error) {
 	}
 	if opt.Config != nil {
 		opt.Config(e.Cfg)
-	}
-	if opt.NoCapacityKeys {
-		e.Cfg.MemoryKeys, e.Cfg.ReplayEntries = 0, 0
 	}
 	if err := os.MkdirAll(e.Cfg.Dir, 0o700); err != nil {
 		return nil, err
@@ -404,16 +397,6 @@ func (e *Env) Audit(p Policy) *Report {
 	}
 	sort.Slice(r.Classes, func(i, j int) bool { return r.Classes[i].Class < r.Classes[j].Class })
 	return r
-}
-
-// Run is the whole attack: every class, then the audit.
-func Run(ctx context.Context, opt Options) (*Report, error) {
-	e, err := Setup(ctx, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer e.Close()
-	return e.Attack(ctx, Classes())
 }
 
 // Attack sends classes in order and audits.

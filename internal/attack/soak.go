@@ -75,14 +75,7 @@ func (s *SoakResult) Markdown() string {
 		fmt.Fprintf(&b, "| %s | "+se.unit+" | "+se.unit+" | "+se.unit+" | "+se.unit+" |\n", se.name,
 			minOf(all), median(values(first, se.f)), median(values(last, se.f)), maxOf(all))
 	}
-	b.WriteString("\n| check | result | detail |\n|---|---|---|\n")
-	for _, c := range s.Checks {
-		res := "pass"
-		if !c.OK {
-			res = "**FAIL**"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, res, c.Detail)
-	}
+	b.WriteString("\n" + checksTable(s.Checks))
 	if s.Audit != nil {
 		b.WriteString("\nMail audit:\n\n" + s.Audit.Markdown())
 	}
@@ -163,13 +156,25 @@ func Soak(ctx context.Context, d time.Duration, opt Options) (*SoakResult, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	samples := e.sampleUntilDone(ctx, every)
+	res.Requests = e.soakTraffic(ctx)
+	res.Samples, err = samples()
+	e.Settle(1500*time.Millisecond, 60*time.Second)
+	res.Audit = e.Audit(e.Policy())
+	res.Checks = soakChecks(res.Samples, err)
+	return res, nil
+}
+
+// sampleUntilDone samples the service every interval until ctx is done;
+// the function it returns waits for that and returns the samples, or the
+// first sampling error.
+func (e *Env) sampleUntilDone(ctx context.Context, every time.Duration) func() ([]Sample, error) {
+	var samples []Sample
 	var sampleErr error
+	done := make(chan struct{})
 	start := time.Now()
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -178,28 +183,36 @@ func Soak(ctx context.Context, d time.Duration, opt Options) (*SoakResult, error
 				return
 			case <-t.C:
 				s, err := e.sample(time.Since(start))
-				mu.Lock()
 				if err != nil && sampleErr == nil {
 					sampleErr = err
 				}
 				if err == nil {
-					res.Samples = append(res.Samples, s)
+					samples = append(samples, s)
 				}
-				mu.Unlock()
 			}
 		}
 	}()
-	pool := 200
+	return func() ([]Sample, error) {
+		<-done
+		return samples, sampleErr
+	}
+}
+
+// soakTraffic sends the soakGenerators mix at SoakRate, at most 8 requests
+// in flight, until ctx is done, and returns how many it sent.
+func (e *Env) soakTraffic(ctx context.Context) int {
+	const pool = 200
 	gens := soakGenerators()
 	tick := time.NewTicker(time.Second / SoakRate)
 	defer tick.Stop()
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	i := 0
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			wg.Wait()
+			return i
 		case <-tick.C:
 		}
 		i++
@@ -215,30 +228,28 @@ loop:
 			}
 		}(a)
 	}
-	wg.Wait()
-	res.Requests = i
-	e.Settle(1500*time.Millisecond, 60*time.Second)
-	res.Audit = e.Audit(e.Policy())
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// soakChecks compares the last third of the samples with the first.
+func soakChecks(samples []Sample, sampleErr error) []Check {
 	if sampleErr != nil {
-		res.Checks = append(res.Checks, Check{Name: "sampling", Detail: sampleErr.Error()})
-		return res, nil
+		return []Check{{Name: "sampling", Detail: sampleErr.Error()}}
 	}
-	if len(res.Samples) < 6 {
-		res.Checks = append(res.Checks, Check{Name: "sampling", Detail: fmt.Sprintf("only %d samples; soak for at least 10s", len(res.Samples))})
-		return res, nil
+	if len(samples) < 6 {
+		return []Check{{Name: "sampling", Detail: fmt.Sprintf("only %d samples; soak for at least 10s", len(samples))}}
 	}
-	first, last := thirds(res.Samples)
-	rss0, rss1 := median(values(first, func(x Sample) float64 { return float64(x.RSS) })), median(values(last, func(x Sample) float64 { return float64(x.RSS) }))
-	g0, g1 := median(values(first, func(x Sample) float64 { return float64(x.Goroutines) })), median(values(last, func(x Sample) float64 { return float64(x.Goroutines) }))
-	f0, f1 := median(values(first, func(x Sample) float64 { return float64(x.FDs) })), median(values(last, func(x Sample) float64 { return float64(x.FDs) }))
-	res.Checks = append(res.Checks,
-		Check{Name: "RSS stable", OK: rss1 <= rss0*SoakRSSFactor+SoakRSSSlack, Detail: fmt.Sprintf("%.1f -> %.1f MiB (limit x%.1f + %d MiB)", rss0/(1<<20), rss1/(1<<20), SoakRSSFactor, SoakRSSSlack>>20)},
-		Check{Name: "goroutines stable", OK: g1 <= g0+SoakGoroutineHeap, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", g0, g1, SoakGoroutineHeap)},
-		Check{Name: "open files stable", OK: f1 <= f0+SoakFDSlack, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", f0, f1, SoakFDSlack)},
-	)
-	return res, nil
+	first, last := thirds(samples)
+	medians := func(f func(Sample) float64) (float64, float64) {
+		return median(values(first, f)), median(values(last, f))
+	}
+	rss0, rss1 := medians(func(x Sample) float64 { return float64(x.RSS) })
+	g0, g1 := medians(func(x Sample) float64 { return float64(x.Goroutines) })
+	f0, f1 := medians(func(x Sample) float64 { return float64(x.FDs) })
+	return []Check{
+		{Name: "RSS stable", OK: rss1 <= rss0*SoakRSSFactor+SoakRSSSlack, Detail: fmt.Sprintf("%.1f -> %.1f MiB (limit x%.1f + %d MiB)", rss0/(1<<20), rss1/(1<<20), SoakRSSFactor, SoakRSSSlack>>20)},
+		{Name: "goroutines stable", OK: g1 <= g0+SoakGoroutineHeap, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", g0, g1, SoakGoroutineHeap)},
+		{Name: "open files stable", OK: f1 <= f0+SoakFDSlack, Detail: fmt.Sprintf("%.0f -> %.0f (limit +%d)", f0, f1, SoakFDSlack)},
+	}
 }
 
 // soakGenerators is the traffic mix: half legitimate, half attacks.

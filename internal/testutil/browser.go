@@ -131,10 +131,6 @@ func (b *Browser) NewPage(tb testing.TB) *Page {
 	return p
 }
 
-// Context is the tab's chromedp context, for chromedp actions the helpers
-// do not cover. Derive timeouts from it with context.WithTimeout.
-func (p *Page) Context() context.Context { return p.ctx }
-
 // Console returns the console lines the page has written so far.
 func (p *Page) Console() []string {
 	p.mu.Lock()
@@ -198,12 +194,6 @@ func (p *Page) fail(what string, err error) {
 		console = console[len(console)-40:]
 	}
 	p.tb.Fatalf("browser: %s: %v%s\npage console:\n\t%s", what, err, hint, strings.Join(console, "\n\t"))
-}
-
-// Run runs chromedp actions in the tab.
-func (p *Page) Run(actions ...chromedp.Action[chromedp.Void]) {
-	p.tb.Helper()
-	p.step("run", chromedp.Steps(actions...))
 }
 
 // Navigate loads url and waits for the load event.
