@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -247,9 +246,4 @@ func header(t testing.TB, raw []byte, name string) []string {
 		t.Fatalf("reading header: %v\n%s", err, raw)
 	}
 	return h.Values(name)
-}
-
-func body(raw []byte) string {
-	_, b, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	return string(b)
 }
