@@ -77,7 +77,7 @@ func (d *Dir) Dead(ctx context.Context, m *Message, reason string) error {
 		os.Remove(t)
 		return fmt.Errorf("outbox: writing dead letter: %w", err)
 	}
-	if err := d.deadSync.Sync(); err != nil {
+	if err := d.dirSync(filepath.Join(d.path, dirDead)); err != nil {
 		return fmt.Errorf("outbox: syncing spool: %w", err)
 	}
 	if err := d.finish(m, false); err != nil {

@@ -75,9 +75,9 @@ type Dir struct {
 	lock     *os.File
 	segLimit int64
 
-	queueSync, deadSync *groupSync
-	log                 committer
-	trimMu              sync.Mutex // orders segment deletions (see trim)
+	dirSync func(path string) error // syncDir; replaceable in tests
+	log     committer
+	trimMu  sync.Mutex // orders segment deletions (see trim)
 
 	mu       sync.Mutex
 	closed   bool
@@ -122,8 +122,7 @@ func NewDir(cfg DirConfig) (*Dir, error) {
 		return nil, fmt.Errorf("outbox: spool %s is in use by another process: %w", cfg.Path, err)
 	}
 	d := &Dir{path: cfg.Path, now: cfg.Now, lock: lock, segLimit: cfg.SegmentSize, index: map[string]*dirEntry{},
-		queueSync: newGroupSync(filepath.Join(cfg.Path, dirQueue)),
-		deadSync:  newGroupSync(filepath.Join(cfg.Path, dirDead)), nextSeq: 1}
+		dirSync: syncDir, nextSeq: 1}
 	d.log.init()
 	d.log.asyncMax = cfg.MaxPendingAcks
 	if d.log.asyncMax == 0 {

@@ -99,7 +99,7 @@ func (d *Dir) current() (*segment, error) {
 	}
 	// The new file's directory entry must be durable before any record in
 	// it is acknowledged.
-	if err := d.queueSync.Sync(); err != nil {
+	if err := d.dirSync(filepath.Join(d.path, dirQueue)); err != nil {
 		f.Close()
 		os.Remove(name)
 		return nil, fmt.Errorf("syncing spool: %w", err)
@@ -166,7 +166,7 @@ func (d *Dir) trim() {
 		if err := os.Remove(filepath.Join(d.path, dirQueue, segName(s.seq))); err != nil {
 			return // left for the next open, which replays it harmlessly
 		}
-		if err := d.queueSync.Sync(); err != nil {
+		if err := d.dirSync(filepath.Join(d.path, dirQueue)); err != nil {
 			return
 		}
 	}
