@@ -210,30 +210,38 @@ func (m *Mailer) checkSubmission(s *guard.Submission) (Template, error) {
 }
 
 // render executes tpl's parts for s; the subject is cut to one clean line.
+// The built-in contact parts are rendered by fastpath.go: the template
+// engine was about 40 % of the request path's CPU in composing a message.
 func (m *Mailer) render(s *guard.Submission, tpl Template) (subject, text, html string, err error) {
 	data := &TemplateData{
 		Site: m.site, Domain: m.domain, Form: s.Form, Kind: s.Kind.String(), ID: s.ID,
 		Name: cleanLine(s.Name, 200), Email: s.ReplyTo, Subject: cleanLine(s.Subject, MaxSubjectRunes),
 		Message: s.Message, URL: s.URL, Fields: s.Fields, Received: s.Received,
 	}
-	var b strings.Builder
+	var b bytes.Buffer
 	if tpl.Subject != nil {
-		if err := tpl.Subject.Execute(&b, data); err != nil {
-			return "", "", "", fmt.Errorf("mailer: subject template for form %q: %w", s.Form, err)
+		if !fastSubject(tpl, data, &b) {
+			if err := tpl.Subject.Execute(&b, data); err != nil {
+				return "", "", "", fmt.Errorf("mailer: subject template for form %q: %w", s.Form, err)
+			}
 		}
 		subject, _, _ = strings.Cut(b.String(), "\n")
 		subject, _, _ = strings.Cut(subject, "\r")
 		subject = cleanLine(subject, MaxSubjectRunes)
 		b.Reset()
 	}
-	if err := tpl.Text.Execute(&b, data); err != nil {
-		return "", "", "", fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
+	if !fastText(tpl, data, &b) {
+		if err := tpl.Text.Execute(&b, data); err != nil {
+			return "", "", "", fmt.Errorf("mailer: text template for form %q: %w", s.Form, err)
+		}
 	}
 	text = b.String()
 	if tpl.HTML != nil {
 		b.Reset()
-		if err := tpl.HTML.Execute(&b, data); err != nil {
-			return "", "", "", fmt.Errorf("mailer: HTML template for form %q: %w", s.Form, err)
+		if !fastHTML(tpl, data, &b) {
+			if err := tpl.HTML.Execute(&b, data); err != nil {
+				return "", "", "", fmt.Errorf("mailer: HTML template for form %q: %w", s.Form, err)
+			}
 		}
 		html = b.String()
 	}
