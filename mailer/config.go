@@ -52,13 +52,6 @@ type Config struct {
 	// cores signing. Zero value: outbox.DefaultConcurrency or 4×GOMAXPROCS,
 	// whichever is larger.
 	Workers int
-	// SignOnDeliver makes Deliver and DeliverMsg sign messages before
-	// queueing them, as versions before 2026-11-30 did, instead of leaving
-	// that to the delivery worker. Such messages are accepted by workers of
-	// either version, which is what a rolling upgrade of instances sharing
-	// a Redis stream needs; it costs a signature on the request path. Zero
-	// value: the worker signs, right before sending.
-	SignOnDeliver bool
 	// MaxPending bounds the messages this Mailer queued that no worker has
 	// started to deliver yet: once that many wait, Deliver (and
 	// DeliverMsg) wait for a worker to take one, or for their context to

@@ -117,29 +117,6 @@ func (d *DKIM) sign(domain string, now func() time.Time, raw []byte) ([]byte, er
 	return out, nil
 }
 
-// hasSignature reports whether the header block of raw has a
-// DKIM-Signature field (RFC 6376 3.5), e.g. an entry queued signed by an
-// older version, which must be sent as it is and never signed twice.
-func hasSignature(raw []byte) bool {
-	const name = "dkim-signature:"
-	end := bytes.Index(raw, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(raw)
-	}
-	hdr := raw[:end]
-	for len(hdr) > 0 {
-		if len(hdr) >= len(name) && bytes.EqualFold(hdr[:len(name)], []byte(name)) {
-			return true
-		}
-		i := bytes.Index(hdr, []byte("\r\n"))
-		if i < 0 {
-			break
-		}
-		hdr = hdr[i+2:]
-	}
-	return false
-}
-
 // maxLine is where refoldSignature breaks lines (RFC 5322 2.1.1 SHOULD).
 const maxLine = 78
 

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -63,7 +64,7 @@ func (f *File) Send(ctx context.Context, env Envelope, raw []byte) error {
 		os.Remove(tmp.Name())
 		return classify("write", err)
 	}
-	tok, err := randomToken(randReader)
+	tok, err := randomToken(rand.Reader)
 	if err != nil {
 		os.Remove(tmp.Name())
 		return err

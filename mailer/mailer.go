@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -24,7 +25,6 @@ import (
 type Mailer struct {
 	domain, site, from, bounce string
 	dkim                       DKIM
-	signOnDeliver              bool
 	sealer                     *sealer // nil when unsigned
 	policy                     *Policy
 	templates                  map[string]Template
@@ -33,7 +33,6 @@ type Mailer struct {
 	worker                     *outbox.Worker
 	now                        func() time.Time
 	rand                       io.Reader
-	randMu                     sync.Mutex
 	log                        *slog.Logger
 	onDelivery                 func(DeliveryEvent)
 
@@ -52,37 +51,11 @@ type Mailer struct {
 
 // New validates cfg and returns a Mailer. Delivery starts with Start.
 func New(cfg Config) (*Mailer, error) {
-	domain := strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
-	if !validLabels(domain) || !strings.Contains(domain, ".") {
-		return nil, fmt.Errorf("mailer: Config.Domain %q is not a valid domain", cfg.Domain)
+	m := &Mailer{now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, onDelivery: cfg.OnDelivery,
+		transport: cfg.Transport, queue: cfg.Outbox, dkim: cfg.DKIM}
+	if err := m.setAddresses(cfg); err != nil {
+		return nil, err
 	}
-	m := &Mailer{domain: domain, site: cleanLine(cfg.SiteName, 100), now: cfg.Now, rand: cfg.Rand,
-		log: cfg.Logger, onDelivery: cfg.OnDelivery, transport: cfg.Transport, queue: cfg.Outbox}
-	if m.site == "" {
-		m.site = domain
-	}
-	m.from = cfg.From
-	if m.from == "" {
-		m.from = DefaultFromLocal + "@" + domain
-	}
-	if a, err := netmail.ParseAddress(m.from); err != nil || a.Address != m.from || !validPath(m.from) {
-		return nil, fmt.Errorf("mailer: Config.From %q is not a bare address", cfg.From)
-	}
-	if addrDomain(m.from) != domain {
-		return nil, fmt.Errorf("mailer: Config.From %q is not on Config.Domain %s", m.from, domain)
-	}
-	m.bounce = cfg.Bounce
-	if m.bounce == "" {
-		m.bounce = m.from
-	}
-	if a, err := netmail.ParseAddress(m.bounce); err != nil || a.Address != m.bounce || !validPath(m.bounce) {
-		return nil, fmt.Errorf("mailer: Config.Bounce %q is not a bare address", cfg.Bounce)
-	}
-	if orgDomain(addrDomain(m.bounce)) != orgDomain(domain) {
-		return nil, fmt.Errorf("mailer: Config.Bounce %q is not on the organisational domain %s (SPF would not align)",
-			m.bounce, orgDomain(domain))
-	}
-	m.dkim, m.signOnDeliver = cfg.DKIM, cfg.SignOnDeliver
 	if err := m.dkim.validate(); err != nil {
 		return nil, err
 	}
@@ -96,7 +69,7 @@ func New(cfg Config) (*Mailer, error) {
 		}
 		m.sealer = s
 	}
-	m.policy = &Policy{Domain: domain, Selector: m.dkim.Selector}
+	m.policy = &Policy{Domain: m.domain, Selector: m.dkim.Selector}
 	m.templates = make(map[string]Template, len(cfg.Templates))
 	for name, t := range cfg.Templates {
 		if t.Text == nil {
@@ -104,10 +77,12 @@ func New(cfg Config) (*Mailer, error) {
 		}
 		m.templates[name] = t
 	}
-	if cfg.Transport == nil {
+	switch {
+	case cfg.Transport == nil:
 		return nil, errors.New("mailer: Config.Transport is required")
-	}
-	if cfg.MaxPending < 0 {
+	case cfg.Outbox == nil:
+		return nil, errors.New("mailer: Config.Outbox is required")
+	case cfg.MaxPending < 0:
 		return nil, errors.New("mailer: Config.MaxPending must not be negative")
 	}
 	m.running, m.stopped = make(chan struct{}), make(chan struct{})
@@ -115,14 +90,13 @@ func New(cfg Config) (*Mailer, error) {
 		m.pending = make(chan struct{}, cfg.MaxPending)
 		m.pendingIDs = make(map[string]struct{})
 	}
-	if cfg.Outbox == nil {
-		return nil, errors.New("mailer: Config.Outbox is required")
-	}
 	if m.now == nil {
 		m.now = time.Now
 	}
-	if m.rand == nil {
-		m.rand = rand.Reader
+	m.rand = rand.Reader
+	if cfg.Rand != nil {
+		// A caller's Rand need not be safe for concurrent use.
+		m.rand = &lockedReader{r: cfg.Rand}
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -140,17 +114,48 @@ func New(cfg Config) (*Mailer, error) {
 		return nil, fmt.Errorf("mailer: %w", err)
 	}
 	m.worker = w
-	// Serialise reads from a caller-supplied Rand, which need not be safe
-	// for concurrent use.
-	if cfg.Rand != nil {
-		m.rand = &lockedReader{r: cfg.Rand, mu: &m.randMu}
-	}
 	return m, nil
 }
 
+// setAddresses validates Domain, SiteName, From and Bounce and applies
+// their defaults.
+func (m *Mailer) setAddresses(cfg Config) error {
+	domain := strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	if !validLabels(domain) || !strings.Contains(domain, ".") {
+		return fmt.Errorf("mailer: Config.Domain %q is not a valid domain", cfg.Domain)
+	}
+	m.domain, m.site = domain, cleanLine(cfg.SiteName, 100)
+	if m.site == "" {
+		m.site = domain
+	}
+	m.from = cmp.Or(cfg.From, DefaultFromLocal+"@"+domain)
+	if !bareAddress(m.from) {
+		return fmt.Errorf("mailer: Config.From %q is not a bare address", cfg.From)
+	}
+	if addrDomain(m.from) != domain {
+		return fmt.Errorf("mailer: Config.From %q is not on Config.Domain %s", m.from, domain)
+	}
+	m.bounce = cmp.Or(cfg.Bounce, m.from)
+	if !bareAddress(m.bounce) {
+		return fmt.Errorf("mailer: Config.Bounce %q is not a bare address", cfg.Bounce)
+	}
+	if orgDomain(addrDomain(m.bounce)) != orgDomain(domain) {
+		return fmt.Errorf("mailer: Config.Bounce %q is not on the organisational domain %s (SPF would not align)",
+			m.bounce, orgDomain(domain))
+	}
+	return nil
+}
+
+// bareAddress reports whether a is a plain addr-spec, with no display
+// name or comment, fit for MAIL FROM and RCPT TO.
+func bareAddress(a string) bool {
+	p, err := netmail.ParseAddress(a)
+	return err == nil && p.Address == a && validPath(a)
+}
+
 type lockedReader struct {
+	mu sync.Mutex
 	r  io.Reader
-	mu *sync.Mutex
 }
 
 func (l *lockedReader) Read(p []byte) (int, error) {
@@ -167,25 +172,26 @@ func (m *Mailer) Policy() *Policy { return m.policy }
 // Policy and returns once they are durably queued (not yet sent). A share
 // submission with three recipients queues three messages, atomically.
 //
-// Unless Config.SignOnDeliver is set, the messages are queued unsigned
-// (and sealed, see RuleSeal): the delivery worker DKIM-signs each one right
-// before sending it, so the request path never pays for a signature,
-// signing runs on the worker pool, and the signature's t= is the time the
-// message left. Everything that can refuse a message except the signature
-// itself (the alignment lock, the submission checks) runs here, before
-// queueing.
+// The messages are queued unsigned and sealed (see RuleSeal): the delivery
+// worker DKIM-signs each one right before sending it, so the request path
+// never pays for a signature and t= is the time the message left.
+// Everything else that can refuse a message runs here, before queueing.
 func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
-	msgs, err := m.compose(s, m.signOnDeliver)
+	msgs, err := m.compose(s, false)
 	if err != nil {
 		return err
 	}
 	return m.enqueue(ctx, s.ID, s.Form, msgs)
 }
 
-// DeliverMsg queues a hand-built message after ComposeMsg's checks; like
-// Deliver, it is signed by the worker.
+// DeliverMsg queues a hand-built go-mail message; like Deliver, it is
+// signed by the worker. It refuses Cc and Bcc (recipients would see, or not
+// see, each other in ways the site did not choose), fills in Message-ID and
+// Auto-Submitted when absent, replaces any DKIM signer with the Mailer's,
+// and applies the full Policy: From on the domain, no Sender or
+// Return-Path, one Reply-To.
 func (m *Mailer) DeliverMsg(ctx context.Context, msg *mail.Msg) error {
-	om, err := m.composeMsg(msg, m.signOnDeliver)
+	om, err := m.composeMsg(msg)
 	if err != nil {
 		return err
 	}
@@ -269,22 +275,15 @@ func (m *Mailer) taken(id string) {
 }
 
 // send is the outbox Handler: sign, the policy again (the queue may hold
-// bytes written by an older version, another instance or an intruder),
-// then the transport.
-//
-// A message that already carries a DKIM-Signature was queued signed by an
-// older version: it is sent as it is, never signed twice. An unsigned one
-// is signed only if it carries this Mailer's seal (RuleSeal otherwise:
-// dead-lettered, no connection made). om.Raw stays unsigned, so a retry
-// is signed afresh, with a new t=.
+// bytes written by another instance or an intruder), then the transport.
+// A message is signed only if it carries this Mailer's seal (RuleSeal
+// otherwise: dead-lettered, no connection made). om.Raw stays unsigned, so
+// a retry is signed afresh, with a new t=.
 func (m *Mailer) send(ctx context.Context, om *outbox.Message) error {
 	m.taken(om.ID)
 	env := Envelope{From: om.From, To: om.To}
 	raw := om.Raw
-	if m.dkim.Signer != nil && !hasSignature(raw) {
-		// The seal proves this Mailer (or one holding the same key) built
-		// and checked these exact bytes and envelope; the full Policy
-		// runs again below, on what is actually sent.
+	if m.dkim.Signer != nil {
 		if !m.sealer.verify(om) {
 			return violation(RuleSeal, "unsigned message without a valid seal")
 		}
@@ -306,7 +305,7 @@ func (m *Mailer) result(r outbox.Result) {
 		Duration: r.Duration, Age: r.Age}
 	if r.Outcome == outbox.Delivered {
 		m.log.Info("mailer: delivered", "queue_id", ev.QueueID, "submission", ev.Submission,
-			"attempt", ev.Attempt, "recipients", ev.Recipients, "age", ev.Age.Round(time.Millisecond))
+			"attempt", ev.Attempt, "recipients", ev.Recipients, "age_ms", ev.Age.Milliseconds())
 	}
 	if m.onDelivery != nil {
 		m.onDelivery(ev)

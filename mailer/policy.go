@@ -130,7 +130,21 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 	if err != nil {
 		return violation(RuleMalformed, "%v", err)
 	}
+	if err := checkAddresses(hdr, domain, rcpt); err != nil {
+		return err
+	}
+	if id := hdr.Values("Message-Id"); len(id) != 1 || !messageIDOn(id[0], domain) {
+		return violation(RuleMessageID, "Message-ID must be one <...@%s>", domain)
+	}
+	if as := hdr.Values("Auto-Submitted"); len(as) != 1 || !strings.EqualFold(strings.TrimSpace(as[0]), "auto-generated") {
+		return violation(RuleAutoSubmitted, "Auto-Submitted must be auto-generated")
+	}
+	return p.checkSignatures(hdr.Values("Dkim-Signature"), domain, signed)
+}
 
+// checkAddresses applies the rules on From, the forbidden fields,
+// Reply-To and To; rcpt holds the envelope recipients in lower case.
+func checkAddresses(hdr textproto.MIMEHeader, domain string, rcpt map[string]bool) error {
 	from := hdr.Values("From")
 	if len(from) != 1 {
 		return violation(RuleFrom, "%d From fields", len(from))
@@ -139,18 +153,15 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 	if err != nil || len(fa) != 1 {
 		return violation(RuleFrom, "From is not exactly one address")
 	}
-	fromDomain := addrDomain(fa[0].Address)
-	if fromDomain != domain {
-		return violation(RuleFrom, "From domain %q is not %s", fromDomain, domain)
+	if d := addrDomain(fa[0].Address); d != domain {
+		return violation(RuleFrom, "From domain %q is not %s", d, domain)
 	}
-
 	for name := range hdr {
 		switch n := strings.ToLower(name); {
 		case n == "sender", n == "cc", n == "bcc", n == "return-path", strings.HasPrefix(n, "resent-"):
 			return violation(RuleForbidden, "%s field present", name)
 		}
 	}
-
 	if rt := hdr.Values("Reply-To"); len(rt) > 1 {
 		return violation(RuleReplyTo, "%d Reply-To fields", len(rt))
 	} else if len(rt) == 1 {
@@ -158,7 +169,6 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 			return violation(RuleReplyTo, "Reply-To is not exactly one address")
 		}
 	}
-
 	for _, v := range hdr.Values("To") {
 		l, err := mail.ParseAddressList(v)
 		if err != nil {
@@ -170,15 +180,11 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 			}
 		}
 	}
+	return nil
+}
 
-	if id := hdr.Values("Message-Id"); len(id) != 1 || !messageIDOn(id[0], domain) {
-		return violation(RuleMessageID, "Message-ID must be one <...@%s>", domain)
-	}
-	if as := hdr.Values("Auto-Submitted"); len(as) != 1 || !strings.EqualFold(strings.TrimSpace(as[0]), "auto-generated") {
-		return violation(RuleAutoSubmitted, "Auto-Submitted must be auto-generated")
-	}
-
-	sigs := hdr.Values("Dkim-Signature")
+// checkSignatures applies the DKIM rule; From is known to be on domain.
+func (p *Policy) checkSignatures(sigs []string, domain string, signed bool) error {
 	if !signed && len(sigs) != 0 {
 		return violation(RuleDKIM, "%d DKIM signatures before signing, want none", len(sigs))
 	}
@@ -187,48 +193,12 @@ func (p *Policy) check(env Envelope, raw []byte, signed bool) error {
 	}
 	for _, s := range sigs {
 		tags := dkimTags(s)
-		if !strings.EqualFold(tags["d"], fromDomain) {
-			return violation(RuleDKIM, "DKIM d=%q does not match From domain %s", tags["d"], fromDomain)
+		if !strings.EqualFold(tags["d"], domain) {
+			return violation(RuleDKIM, "DKIM d=%q does not match From domain %s", tags["d"], domain)
 		}
 		if p.Selector != "" && tags["s"] != p.Selector {
 			return violation(RuleDKIM, "DKIM s=%q is not selector %q", tags["s"], p.Selector)
 		}
-	}
-	return nil
-}
-
-// checkAddedSignature is Check on signed = a DKIM-Signature field followed
-// by raw, a message that has just passed check(env, raw,
-// false). Those bytes need not be parsed again: raw does not begin with
-// whitespace (its header would not have parsed), so the prepended field
-// cannot swallow a line of raw, and the header of signed is that field plus
-// raw's header, in which every rule but the signature's already held, with
-// no DKIM-Signature and From on Domain. What remains is the rule on
-// signatures, applied to the one field, which must parse alone and be
-// exactly one DKIM-Signature.
-func (p *Policy) checkAddedSignature(signed, raw []byte) error {
-	n := len(signed) - len(raw)
-	if n <= 2 || !bytes.HasSuffix(signed[:n], []byte("\r\n")) || !bytes.Equal(signed[n:], raw) {
-		return violation(RuleDKIM, "no DKIM signature field before the message")
-	}
-	buf := getBuf()
-	defer putBuf(buf)
-	buf.Write(signed[:n])
-	buf.WriteString("\r\n")
-	hdr, err := readHeader(buf.Bytes())
-	if err != nil {
-		return violation(RuleMalformed, "%v", err)
-	}
-	sigs := hdr.Values("Dkim-Signature")
-	if len(hdr) != 1 || len(sigs) != 1 {
-		return violation(RuleDKIM, "%d DKIM signatures, want 1", len(sigs))
-	}
-	tags := dkimTags(sigs[0])
-	if domain := strings.ToLower(p.Domain); !strings.EqualFold(tags["d"], domain) {
-		return violation(RuleDKIM, "DKIM d=%q does not match From domain %s", tags["d"], domain)
-	}
-	if p.Selector != "" && tags["s"] != p.Selector {
-		return violation(RuleDKIM, "DKIM s=%q is not selector %q", tags["s"], p.Selector)
 	}
 	return nil
 }
@@ -240,10 +210,7 @@ func readHeader(raw []byte) (textproto.MIMEHeader, error) {
 	if end < 0 {
 		return nil, errors.New("no end of header")
 	}
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(raw[:end+4]))
-	defer func() { br.Reset(nil); readerPool.Put(br) }()
-	r := textproto.NewReader(br)
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw[:end+4])))
 	h, err := r.ReadMIMEHeader()
 	if err != nil {
 		return nil, err

@@ -229,3 +229,29 @@ func TestCheckedTransport(t *testing.T) {
 		t.Fatalf("%d connections for a refused message", c)
 	}
 }
+
+// Mailer.Policy is the lock the Mailer applies: a message it composed
+// passes it, through Checked too, and a forged one does not.
+func TestMailerPolicy(t *testing.T) {
+	relay := newSink(t, "")
+	f := newFixture(t, "", TransportFunc(nil), loadKey(t, "ed25519.pem"), nil)
+	msgs, err := f.m.Compose(contact("sub-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.m.Policy()
+	if p.Domain != testDomain || p.Selector == "" {
+		t.Fatalf("Policy() = %+v", p)
+	}
+	env := Envelope{From: msgs[0].From, To: msgs[0].To}
+	tr := Checked(smtpTo(t, relay.Addr), p)
+	defer tr.Close()
+	if err := tr.Send(context.Background(), env, msgs[0].Raw); err != nil {
+		t.Fatalf("a composed message: %v", err)
+	}
+	forged := []byte("From: <ceo@bank.example>\r\nTo: r@x.example\r\n\r\nhi\r\n")
+	if err := p.Check(env, forged); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("a forged message: err = %v", err)
+	}
+	relay.wait(1)
+}

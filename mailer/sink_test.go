@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -28,11 +27,6 @@ type sink struct {
 	ln    net.Listener
 	Addr  string
 	conns atomic.Int64
-	// reads counts Read calls on the relay's connections: a client write
-	// that arrives whole is one read.
-	reads atomic.Int64
-	// noPipelining hides PIPELINING from the EHLO reply (plaintext only).
-	noPipelining atomic.Bool
 
 	mu   sync.Mutex
 	msgs []received
@@ -69,44 +63,10 @@ func newSink(tb testing.TB, addr string) *sink {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s.ln, s.Addr = countingListener{ln, s}, ln.Addr().String()
+	s.ln, s.Addr = ln, ln.Addr().String()
 	go s.srv.Serve(s.ln)
 	tb.Cleanup(s.Close)
 	return s
-}
-
-// countingListener counts the relay's reads and applies noPipelining.
-type countingListener struct {
-	net.Listener
-	s *sink
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return countingConn{c, l.s}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	s *sink
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	c.s.reads.Add(1)
-	return c.Conn.Read(p)
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	if c.s.noPipelining.Load() && string(p) == "250-PIPELINING\r\n" {
-		if _, err := c.Conn.Write([]byte("250-X-NO-PIPELINING\r\n")); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
 }
 
 // errDropConn, returned by reject, makes the relay close the connection
@@ -286,9 +246,4 @@ func header(t testing.TB, raw []byte, name string) []string {
 		t.Fatalf("reading header: %v\n%s", err, raw)
 	}
 	return h.Values(name)
-}
-
-func body(raw []byte) string {
-	_, b, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	return string(b)
 }

@@ -10,16 +10,15 @@ import (
 	"time"
 )
 
-// TestSMTPChainRandomFaults sends many messages from many goroutines over
+// TestSMTPRandomFaults sends many messages from many goroutines over
 // a few shared connections while the relay refuses (4xx, 5xx) or drops the
 // connection at random steps, and holds every Send to what the relay
 // actually kept: a success was delivered exactly once; a refusal, or a
 // failure before the content went out, was not delivered; an unknown
 // outcome (data-end, write: the relay may have kept it, and here sometimes
 // does) was delivered at most once; nothing was delivered twice; and every
-// Send returned. Several seeds, so that chains
-// break at different places.
-func TestSMTPChainRandomFaults(t *testing.T) {
+// Send returned. Several seeds, so that faults hit different steps.
+func TestSMTPRandomFaults(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			const n, senders = 240, 16

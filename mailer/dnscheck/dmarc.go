@@ -63,67 +63,9 @@ func ParseDMARC(record string) (*DMARCRecord, error) {
 		return nil, fmt.Errorf("dnscheck: DMARC record: version %q is not DMARC1", tags[0].value)
 	}
 	r := &DMARCRecord{ADKIM: AlignRelaxed, ASPF: AlignRelaxed, Percent: 100, FailureOptions: "0", ReportFormat: "afrf", Interval: 86400}
-	bad := func(t tag, want string) error {
-		return fmt.Errorf("dnscheck: DMARC record: %s=%s is invalid (want %s)", t.name, t.value, want)
-	}
 	for _, t := range tags[1:] {
-		switch t.name {
-		case "p", "sp":
-			v := strings.ToLower(t.value)
-			if v != "none" && v != "quarantine" && v != "reject" {
-				return nil, bad(t, "none, quarantine or reject")
-			}
-			if t.name == "p" {
-				r.Policy = v
-			} else {
-				r.SubdomainPolicy = v
-			}
-		case "adkim", "aspf":
-			v := strings.ToLower(t.value)
-			if v != AlignRelaxed && v != AlignStrict {
-				return nil, bad(t, "r or s")
-			}
-			if t.name == "adkim" {
-				r.ADKIM = v
-			} else {
-				r.ASPF = v
-			}
-		case "pct":
-			n, err := strconv.Atoi(t.value)
-			if err != nil || n < 0 || n > 100 {
-				return nil, bad(t, "an integer from 0 to 100")
-			}
-			r.Percent = n
-		case "rua", "ruf":
-			uris, err := parseReportURIs(t.value)
-			if err != nil {
-				return nil, bad(t, "a comma-separated list of URIs such as mailto:dmarc@example.com")
-			}
-			if t.name == "rua" {
-				r.RUA = uris
-			} else {
-				r.RUF = uris
-			}
-		case "fo":
-			for _, o := range strings.Split(t.value, ":") {
-				if o = trimWSP(o); o != "0" && o != "1" && o != "d" && o != "s" {
-					return nil, bad(t, "a colon-separated list of 0, 1, d, s")
-				}
-			}
-			r.FailureOptions = t.value
-		case "rf":
-			for _, f := range strings.Split(t.value, ":") {
-				if !strings.EqualFold(trimWSP(f), "afrf") {
-					return nil, bad(t, "afrf")
-				}
-			}
-			r.ReportFormat = t.value
-		case "ri":
-			n, err := strconv.ParseUint(t.value, 10, 32)
-			if err != nil {
-				return nil, bad(t, "a number of seconds")
-			}
-			r.Interval = uint32(n)
+		if err := r.setTag(t); err != nil {
+			return nil, err
 		}
 	}
 	if r.Policy == "" {
@@ -132,6 +74,72 @@ func ParseDMARC(record string) (*DMARCRecord, error) {
 		return nil, errors.New("dnscheck: DMARC record has no p= tag")
 	}
 	return r, nil
+}
+
+// setTag applies one tag of the record; unknown tags are ignored.
+func (r *DMARCRecord) setTag(t tag) error {
+	bad := func(t tag, want string) error {
+		return fmt.Errorf("dnscheck: DMARC record: %s=%s is invalid (want %s)", t.name, t.value, want)
+	}
+	switch t.name {
+	case "p", "sp":
+		v := strings.ToLower(t.value)
+		if v != "none" && v != "quarantine" && v != "reject" {
+			return bad(t, "none, quarantine or reject")
+		}
+		if t.name == "p" {
+			r.Policy = v
+		} else {
+			r.SubdomainPolicy = v
+		}
+	case "adkim", "aspf":
+		v := strings.ToLower(t.value)
+		if v != AlignRelaxed && v != AlignStrict {
+			return bad(t, "r or s")
+		}
+		if t.name == "adkim" {
+			r.ADKIM = v
+		} else {
+			r.ASPF = v
+		}
+	case "pct":
+		n, err := strconv.Atoi(t.value)
+		if err != nil || n < 0 || n > 100 {
+			return bad(t, "an integer from 0 to 100")
+		}
+		r.Percent = n
+	case "rua", "ruf":
+		uris, err := parseReportURIs(t.value)
+		if err != nil {
+			return bad(t, "a comma-separated list of URIs such as mailto:dmarc@example.com")
+		}
+		if t.name == "rua" {
+			r.RUA = uris
+		} else {
+			r.RUF = uris
+		}
+	case "fo":
+		for _, o := range strings.Split(t.value, ":") {
+			if o = trimWSP(o); o != "0" && o != "1" && o != "d" && o != "s" {
+				return bad(t, "a colon-separated list of 0, 1, d, s")
+			}
+		}
+		r.FailureOptions = t.value
+	case "rf":
+		for _, f := range strings.Split(t.value, ":") {
+			if !strings.EqualFold(trimWSP(f), "afrf") {
+				return bad(t, "afrf")
+			}
+		}
+		r.ReportFormat = t.value
+	case "ri":
+		n, err := strconv.ParseUint(t.value, 10, 32)
+		if err != nil {
+			return bad(t, "a number of seconds")
+		}
+		r.Interval = uint32(n)
+	}
+	return nil
 }
 
 // parseReportURIs reads "uri[!size][, uri...]" (RFC 7489 section 6.4).

@@ -110,8 +110,6 @@ func TestDirReopenRestoresQueue(t *testing.T) {
 	}
 	// A half-written file from a crash during Enqueue.
 	os.WriteFile(filepath.Join(path, dirTmp, "w-123"), []byte("partial"), 0o600)
-	// A damaged entry.
-	os.WriteFile(filepath.Join(path, dirQueue, "zzz.msg"), []byte("garbage"), 0o600)
 	d.Close()
 
 	d = openDir(t, path, &now)
@@ -122,9 +120,6 @@ func TestDirReopenRestoresQueue(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(path, dirTmp)); len(left) != 0 {
 		t.Fatalf("tmp not cleaned: %v", left)
-	}
-	if _, err := os.Stat(filepath.Join(path, dirDead, "zzz.corrupt")); err != nil {
-		t.Fatalf("corrupt entry not quarantined: %v", err)
 	}
 }
 
@@ -179,86 +174,6 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
-}
-
-// writeV1 writes m as an older version did: one format-1 file per message
-// in queue/.
-func writeV1(t *testing.T, path string, m *Message) {
-	t.Helper()
-	if m.ID == "" {
-		m.ID = newID()
-	}
-	b, err := encodeEntry(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(path, dirQueue, m.ID+msgExt), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Format-1 entries (one file per message, as older versions wrote them)
-// that are removed or damaged by hand after the spool indexed them.
-func TestDirSurvivesEntriesRemovedOrDamagedByHand(t *testing.T) {
-	ctx := context.Background()
-	now := t0
-	path := t.TempDir()
-	openDir(t, path, &now).Close() // creates the layout
-	a, b, c := msg(1), msg(2), msg(3)
-	for i, m := range []*Message{a, b, c} {
-		m.Enqueued = t0.Add(time.Duration(i) * time.Second)
-		writeV1(t, path, m)
-	}
-	d := openDir(t, path, &now)
-	defer d.Close()
-	if s, _ := d.Stats(ctx, now); s.Depth != 3 {
-		t.Fatalf("format-1 entries indexed: %d, want 3", s.Depth)
-	}
-	os.Remove(filepath.Join(path, dirQueue, a.ID+msgExt))
-	os.WriteFile(filepath.Join(path, dirQueue, b.ID+msgExt), []byte("garbage"), 0o600)
-	got, err := d.Claim(ctx, now, 10)
-	if err != nil || len(got) != 1 || got[0].ID != c.ID {
-		t.Fatalf("claim = %v, %v; want only the intact message", got, err)
-	}
-	if s, _ := d.Stats(ctx, now); s.Depth != 1 || s.Dead != 1 {
-		t.Fatalf("stats = %+v", s)
-	}
-}
-
-// A format-1 entry is delivered like any other; a retry moves it into the
-// log (its file goes), and an ack after a reopen leaves nothing behind.
-func TestDirFormat1EntryRetriedIntoLog(t *testing.T) {
-	ctx := context.Background()
-	now := t0
-	path := t.TempDir()
-	openDir(t, path, &now).Close()
-	old := msg(1)
-	writeV1(t, path, old)
-	d := openDir(t, path, &now)
-	got, err := d.Claim(ctx, now, 10)
-	if err != nil || len(got) != 1 || string(got[0].Raw) != string(old.Raw) {
-		t.Fatalf("claim = %v, %v", got, err)
-	}
-	got[0].Attempts, got[0].LastError = 1, "451"
-	if err := d.Retry(ctx, got[0], now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(path, dirQueue, old.ID+msgExt)); !os.IsNotExist(err) {
-		t.Fatalf("format-1 file still there after the retry moved it into the log: %v", err)
-	}
-	d.Close()
-	d = openDir(t, path, &now)
-	defer d.Close()
-	due, _ := d.Claim(ctx, now.Add(time.Minute), 10)
-	if len(due) != 1 || due[0].ID != old.ID || due[0].Attempts != 1 || string(due[0].Raw) != string(old.Raw) {
-		t.Fatalf("after reopen = %+v", due)
-	}
-	if err := d.Ack(ctx, due[0]); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := d.Stats(ctx, now); s.Depth != 0 {
-		t.Fatalf("depth %d after ack", s.Depth)
-	}
 }
 
 // Acks, retries and reopen replay the log: superseded records and acked

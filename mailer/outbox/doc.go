@@ -42,6 +42,5 @@
 // and share the next one, so under load one fsync carries many messages
 // and nobody waits for a batch to fill when load is light. Delivered and
 // dead-lettered messages are recorded by "done" records in the same log; a
-// segment is deleted once nothing in it is live. Spool files of format 1
-// (one file per message, written by older versions) are still delivered.
+// segment is deleted once nothing in it is live.
 package outbox

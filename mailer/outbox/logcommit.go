@@ -1,9 +1,7 @@
 package outbox
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 )
 
@@ -246,84 +244,4 @@ func (c *committer) Fsyncs() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fsyncs
-}
-
-// current returns the segment appends go to, starting a new one when there
-// is none or it is full. Only the committer's leader calls it.
-func (d *Dir) current() (*segment, error) {
-	d.mu.Lock()
-	cur, seq := d.cur, d.nextSeq
-	d.mu.Unlock()
-	if cur != nil && cur.size < d.segLimit {
-		return cur, nil
-	}
-	name := filepath.Join(d.path, dirQueue, segName(seq))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// The new file's directory entry must be durable before any record in
-	// it is acknowledged.
-	if err := d.queueSync.Sync(); err != nil {
-		f.Close()
-		os.Remove(name)
-		return nil, fmt.Errorf("syncing spool: %w", err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s := &segment{seq: seq, f: f, info: info}
-	d.mu.Lock()
-	d.nextSeq = seq + 1
-	d.segs = append(d.segs, s)
-	d.cur = s
-	d.mu.Unlock()
-	d.trim() // the old current segment may be empty already
-	return s, nil
-}
-
-// check makes sure the segment's path still leads to the open file. A file
-// descriptor outlives its name: without this, appends to a spool whose
-// directory was removed, moved or replaced (or whose segment was deleted
-// by hand) would "succeed" into a file nobody will ever read. One stat per
-// round, not per message.
-func (s *segment) check(d *Dir) error {
-	st, err := os.Stat(filepath.Join(d.path, dirQueue, segName(s.seq)))
-	if err != nil {
-		return err
-	}
-	if !os.SameFile(st, s.info) {
-		return fmt.Errorf("%s was replaced", segName(s.seq))
-	}
-	return nil
-}
-
-// entryHeap orders delayed entries by due time, then enqueue time.
-type entryHeap []*dirEntry
-
-func (h entryHeap) Len() int { return len(h) }
-func (h entryHeap) Less(i, j int) bool {
-	a, b := &h[i].meta, &h[j].meta
-	if !a.NextAttempt.Equal(b.NextAttempt) {
-		return a.NextAttempt.Before(b.NextAttempt)
-	}
-	return a.Enqueued.Before(b.Enqueued)
-}
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
-}
-func (h *entryHeap) Push(x any) {
-	e := x.(*dirEntry)
-	e.hidx = len(*h)
-	*h = append(*h, e)
-}
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }

@@ -2,167 +2,191 @@ package outbox
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"hash/crc32"
-	"strconv"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
-// Log segments (spool format 2).
-//
-// The directory spool appends messages to segment files, queue/<seq>.log,
-// so that many messages share one write and one fsync (group commit). A
-// segment is a sequence of records, each a header line and a payload:
-//
-//	formguard-outbox 2 <kind> <payload length> <CRC-32C of payload, 8 hex>\n
-//	<payload>
-//
-// kind "m" is a message: one line of JSON metadata (as in format 1), a
-// newline, then the raw message. A later "m" record with the same ID
-// supersedes an earlier one (a retry records its new attempt count and due
-// time that way). Kind "d" (done) is the ID of a message that was
-// delivered or dead-lettered. Replaying the segments in sequence order
-// rebuilds the queue. The CRC lets a reader stop at a record torn by a
-// crash: bytes after the last completed fsync were never acknowledged.
-const (
-	segMagic   = "formguard-outbox 2 "
-	segExt     = ".log"
-	recMessage = 'm'
-	recDone    = 'd'
-	// maxRecordHeader bounds the header line a reader scans for.
-	maxRecordHeader = 64
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// errChecksum is a record whose payload does not match its checksum.
-var errChecksum = fmt.Errorf("%w: record checksum mismatch", errCorrupt)
-
-// appendRecordHeader appends the header line of a record of kind with
-// payload p.
-func appendRecordHeader(b []byte, kind byte, p []byte) []byte {
-	b = append(b, segMagic...)
-	b = append(b, kind, ' ')
-	b = strconv.AppendInt(b, int64(len(p)), 10)
-	b = append(b, ' ')
-	var crc [8]byte
-	hexCRC(crc[:], crc32.Checksum(p, castagnoli))
-	b = append(b, crc[:]...)
-	return append(b, '\n')
+// segment is one log file.
+type segment struct {
+	seq  uint64
+	f    *os.File
+	info os.FileInfo // of f when it was created, to detect a replaced path
+	size int64       // bytes written (the committing goroutine only)
+	live int         // entries whose current record is in this segment (d.mu)
+	// unindexed counts message records written here whose callers have
+	// not indexed them yet (d.mu): the segment is not empty meanwhile.
+	unindexed int
 }
 
-func hexCRC(dst []byte, v uint32) {
-	const digits = "0123456789abcdef"
-	for i := 7; i >= 0; i-- {
-		dst[i] = digits[v&0xf]
-		v >>= 4
-	}
-}
-
-// appendMessageRecord appends m as an "m" record and returns the buffer and
-// the offset of m.Raw within it.
-func appendMessageRecord(b []byte, m *Message) ([]byte, int, error) {
-	meta, err := json.Marshal(m)
+// loadSegment replays one segment into the index.
+func (d *Dir) loadSegment(seq uint64) error {
+	name := filepath.Join(d.path, dirQueue, segName(seq))
+	b, err := os.ReadFile(name)
 	if err != nil {
-		return b, 0, err
+		return fmt.Errorf("outbox: reading spool: %w", err)
 	}
-	// The CRC covers meta, newline and raw; compute it without building
-	// the payload twice.
-	crc := crc32.Update(0, castagnoli, meta)
-	crc = crc32.Update(crc, castagnoli, []byte{'\n'})
-	crc = crc32.Update(crc, castagnoli, m.Raw)
-	b = append(b, segMagic...)
-	b = append(b, recMessage, ' ')
-	b = strconv.AppendInt(b, int64(len(meta)+1+len(m.Raw)), 10)
-	b = append(b, ' ')
-	var h [8]byte
-	hexCRC(h[:], crc)
-	b = append(b, h[:]...)
-	b = append(b, '\n')
-	b = append(b, meta...)
-	b = append(b, '\n')
-	off := len(b)
-	b = append(b, m.Raw...)
-	return b, off, nil
-}
-
-// appendDoneRecord appends a "d" record for id.
-func appendDoneRecord(b []byte, id string) []byte {
-	b = appendRecordHeader(b, recDone, []byte(id))
-	return append(b, id...)
-}
-
-// record is one decoded segment record.
-type record struct {
-	kind   byte
-	msg    *Message // kind m: metadata, Raw set (a slice of the segment)
-	rawOff int      // kind m: offset of Raw in the segment
-	id     string   // kind d
-}
-
-// decodeRecord parses the record at the start of b and returns it with its
-// total length. Any error means the rest of the segment is unusable (a
-// write torn by a crash, or damage).
-func decodeRecord(b []byte, base int) (record, int, error) {
-	nl := bytes.IndexByte(b[:min(len(b), maxRecordHeader)], '\n')
-	if nl < 0 || !bytes.HasPrefix(b, []byte(segMagic)) {
-		return record{}, 0, fmt.Errorf("%w: bad record header", errCorrupt)
-	}
-	f := bytes.Fields(b[len(segMagic):nl])
-	if len(f) != 3 || len(f[0]) != 1 || len(f[2]) != 8 {
-		return record{}, 0, fmt.Errorf("%w: bad record header", errCorrupt)
-	}
-	n, err := strconv.Atoi(string(f[1]))
-	if err != nil || n < 0 || n > len(b)-nl-1 {
-		return record{}, 0, fmt.Errorf("%w: record length", errCorrupt)
-	}
-	crc, err := strconv.ParseUint(string(f[2]), 16, 32)
+	f, err := os.Open(name)
 	if err != nil {
-		return record{}, 0, fmt.Errorf("%w: record checksum", errCorrupt)
+		return fmt.Errorf("outbox: reading spool: %w", err)
 	}
-	p := b[nl+1 : nl+1+n]
-	total := nl + 1 + n
-	if crc32.Checksum(p, castagnoli) != uint32(crc) {
-		// The header is intact, so the record's length is known: the
-		// caller may skip it.
-		return record{}, total, errChecksum
+	s := &segment{seq: seq, f: f, size: int64(len(b))}
+	d.segs = append(d.segs, s)
+	for off := 0; off < len(b); {
+		r, n, err := decodeRecord(b[off:], off)
+		if err != nil {
+			// Bytes after the last completed fsync were never acknowledged:
+			// a record torn by a crash ends the segment. A record whose
+			// header is intact but whose payload fails its checksum is
+			// damage: skipped, the rest still read. Either way, when more
+			// records follow, a copy is kept for a human.
+			var skip int
+			if errors.Is(err, errChecksum) {
+				skip = n
+			}
+			if bytes.Contains(b[off+1:], []byte(segMagic)) {
+				dst := filepath.Join(d.path, dirDead, strings.TrimSuffix(segName(seq), segExt)+".corrupt")
+				_ = os.WriteFile(dst, b, 0o600)
+				_ = os.WriteFile(dst+".reason", []byte(fmt.Sprintf("offset %d: %v\n", off, err)), 0o600)
+			}
+			if skip == 0 {
+				break
+			}
+			off += skip
+			continue
+		}
+		off += n
+		if old := d.index[recordID(r)]; old != nil {
+			old.seg.live--
+		}
+		switch r.kind {
+		case recDone:
+			delete(d.index, r.id)
+		case recMessage:
+			m := r.msg
+			e := &dirEntry{seg: s, off: int64(r.rawOff), n: len(m.Raw)}
+			m.Raw = nil
+			e.meta = *m
+			d.index[m.ID] = e
+			s.live++
+		}
 	}
-	switch f[0][0] {
-	case recDone:
-		if !validID(string(p)) {
-			return record{}, 0, fmt.Errorf("%w: done record ID", errCorrupt)
-		}
-		return record{kind: recDone, id: string(p)}, total, nil
-	case recMessage:
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 || i > maxMetaLen {
-			return record{}, 0, fmt.Errorf("%w: no metadata line", errCorrupt)
-		}
-		m := new(Message)
-		if err := json.Unmarshal(p[:i], m); err != nil {
-			return record{}, 0, fmt.Errorf("%w: metadata: %v", errCorrupt, err)
-		}
-		m.Raw = p[i+1:]
-		if !validID(m.ID) || m.From == "" || len(m.To) == 0 || len(m.Raw) == 0 || m.Attempts < 0 {
-			return record{}, 0, fmt.Errorf("%w: incomplete metadata", errCorrupt)
-		}
-		return record{kind: recMessage, msg: m, rawOff: base + nl + 1 + i + 1}, total, nil
-	}
-	return record{}, 0, fmt.Errorf("%w: record kind %q", errCorrupt, f[0])
+	return nil
 }
 
-// segName is the file name of segment seq: fixed width, so names sort in
-// sequence order.
-func segName(seq uint64) string {
-	s := strconv.FormatUint(seq, 10)
-	return "0000000000000000"[:max(0, 16-len(s))] + s + segExt
+func recordID(r record) string {
+	if r.kind == recDone {
+		return r.id
+	}
+	return r.msg.ID
 }
 
-// parseSegName returns the sequence number of a segment file name.
-func parseSegName(name string) (uint64, bool) {
-	if len(name) != 16+len(segExt) || name[16:] != segExt {
-		return 0, false
+// current returns the segment appends go to, starting a new one when there
+// is none or it is full. Only the committer's leader calls it.
+func (d *Dir) current() (*segment, error) {
+	d.mu.Lock()
+	cur, seq := d.cur, d.nextSeq
+	d.mu.Unlock()
+	if cur != nil && cur.size < d.segLimit {
+		return cur, nil
 	}
-	seq, err := strconv.ParseUint(name[:16], 10, 64)
-	return seq, err == nil
+	name := filepath.Join(d.path, dirQueue, segName(seq))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// The new file's directory entry must be durable before any record in
+	// it is acknowledged.
+	if err := d.dirSync(filepath.Join(d.path, dirQueue)); err != nil {
+		f.Close()
+		os.Remove(name)
+		return nil, fmt.Errorf("syncing spool: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{seq: seq, f: f, info: info}
+	d.mu.Lock()
+	d.nextSeq = seq + 1
+	d.segs = append(d.segs, s)
+	d.cur = s
+	d.mu.Unlock()
+	d.trim() // the old current segment may be empty already
+	return s, nil
+}
+
+// check makes sure the segment's path still leads to the open file. A file
+// descriptor outlives its name: without this, appends to a spool whose
+// directory was removed, moved or replaced (or whose segment was deleted
+// by hand) would "succeed" into a file nobody will ever read. One stat per
+// round, not per message.
+func (s *segment) check(d *Dir) error {
+	st, err := os.Stat(filepath.Join(d.path, dirQueue, segName(s.seq)))
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(st, s.info) {
+		return fmt.Errorf("%s was replaced", segName(s.seq))
+	}
+	return nil
+}
+
+// trim deletes the oldest segments while they hold no live entry. They go
+// strictly in order, each unlink made durable before the next: a done
+// record in a later segment must never vanish while the record it cancels
+// could still reappear. The current segment goes too once it is empty (an
+// empty queue leaves an empty queue/), but only while no log write is in
+// progress; the next append starts a new one.
+func (d *Dir) trim() {
+	d.trimMu.Lock()
+	defer d.trimMu.Unlock()
+	for {
+		d.mu.Lock()
+		if len(d.segs) == 0 || d.segs[0].live > 0 || d.segs[0].unindexed > 0 {
+			d.mu.Unlock()
+			return
+		}
+		s := d.segs[0]
+		if s == d.cur {
+			d.mu.Unlock()
+			if !d.detachCurrent(s) {
+				return
+			}
+			d.mu.Lock()
+		}
+		d.segs = d.segs[1:]
+		d.mu.Unlock()
+		// s is no longer current, so no append can reach it; no live entry
+		// points into it, so no Claim reads it.
+		s.f.Close()
+		if err := os.Remove(filepath.Join(d.path, dirQueue, segName(s.seq))); err != nil {
+			return // left for the next open, which replays it harmlessly
+		}
+		if err := d.dirSync(filepath.Join(d.path, dirQueue)); err != nil {
+			return
+		}
+	}
+}
+
+// detachCurrent stops appends to s, the current segment, if it is still
+// empty and no log write is in progress (one could be writing records
+// into it that are not indexed yet).
+func (d *Dir) detachCurrent(s *segment) bool {
+	c := &d.log
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur != s || len(d.segs) == 0 || d.segs[0] != s || s.live > 0 || s.unindexed > 0 {
+		return false
+	}
+	d.cur = nil
+	return true
 }

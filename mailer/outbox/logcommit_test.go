@@ -13,56 +13,12 @@ import (
 	"time"
 )
 
-func TestGroupSyncCoalesces(t *testing.T) {
-	g := newGroupSync("unused")
-	release := make(chan struct{})
-	var calls int
-	g.sync = func(string) error {
-		calls++ // only ever one fsync at a time: no lock needed, -race checks it
-		if calls == 1 {
-			<-release // the first fsync is slow
-		}
-		return nil
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); g.Sync() }()
-	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.running })
-	const followers = 20
-	for range followers {
-		wg.Add(1)
-		go func() { defer wg.Done(); g.Sync() }()
-	}
-	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.changed == followers+1 })
-	close(release)
-	wg.Wait()
-	if got := g.Fsyncs(); got != 2 {
-		t.Fatalf("%d fsyncs for %d callers, want 2 (the slow one, then one shared)", got, followers+1)
-	}
-}
-
-func TestGroupSyncError(t *testing.T) {
-	g := newGroupSync("unused")
-	fail := true
-	g.sync = func(string) error {
-		if fail {
-			fail = false
-			return errors.New("EIO")
-		}
-		return nil
-	}
-	if err := g.Sync(); err == nil {
-		t.Fatal("error swallowed")
-	}
-	if err := g.Sync(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestDirConcurrentEnqueueSharesFsyncs(t *testing.T) {
 	now := t0
 	d := openDir(t, t.TempDir(), &now)
 	defer d.Close()
+	var dirSyncs atomic.Int64
+	d.dirSync = func(p string) error { dirSyncs.Add(1); return syncDir(p) }
 	var wg sync.WaitGroup
 	const n = 40
 	for i := range n {
@@ -78,8 +34,8 @@ func TestDirConcurrentEnqueueSharesFsyncs(t *testing.T) {
 	if s, _ := d.Stats(context.Background(), now); s.Depth != n {
 		t.Fatalf("depth %d", s.Depth)
 	}
-	t.Logf("%d enqueues, %d log fsyncs, %d directory fsyncs", n, d.Fsyncs(), d.queueSync.Fsyncs())
-	if f := d.Fsyncs() + d.queueSync.Fsyncs(); f > n+1 {
+	t.Logf("%d enqueues, %d log fsyncs, %d directory fsyncs", n, d.Fsyncs(), dirSyncs.Load())
+	if f := d.Fsyncs() + uint64(dirSyncs.Load()); f > n+1 {
 		t.Fatalf("%d fsyncs for %d enqueues", f, n)
 	}
 }
@@ -192,7 +148,7 @@ func TestDirEnqueueSyncsSegmentEntryFirst(t *testing.T) {
 	var order []string
 	var mu sync.Mutex
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
-	d.queueSync.sync = func(p string) error { note("dir"); return syncDir(p) }
+	d.dirSync = func(p string) error { note("dir"); return syncDir(p) }
 	d.log.sync = func(f *os.File) error { note("record"); return f.Sync() }
 	for i := range 2 {
 		if err := d.Enqueue(context.Background(), msg(i)); err != nil {
