@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
@@ -37,10 +38,6 @@ const (
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultShutdownTimeout   = 20 * time.Second
 	DefaultMaxHeaderBytes    = 16 << 10
-
-	// MaxShareRecipients bounds max_recipients whatever the file says: a
-	// share form that mails fifty strangers per post is a relay.
-	MaxShareRecipients = 10
 )
 
 // DefaultCaptchaVerify is the service-wide cap on third-party siteverify
@@ -126,6 +123,9 @@ type Config struct {
 	Captcha Captcha `yaml:"captcha"`
 	// Forms maps a form's name (the {form} of POST /f/{form}) to its policy.
 	Forms map[string]*Form `yaml:"forms"`
+	// Demo serves a page at GET / with every form working, for trying the
+	// service out. Default false; the built-in demo config sets it.
+	Demo bool `yaml:"demo"`
 }
 
 // Log configures logging.
@@ -305,8 +305,9 @@ type Form struct {
 	// to; DenyRecipientDomains are never sent to.
 	RecipientDomains     []string `yaml:"recipient_domains"`
 	DenyRecipientDomains []string `yaml:"deny_recipient_domains"`
-	// Fields renames the standard fields.
-	Fields Fields `yaml:"fields"`
+	// Fields renames the standard fields (keys name, email, subject,
+	// message, to, url).
+	Fields guard.FieldNames `yaml:"fields"`
 	// ExtraFields are additional single-line fields mailed along.
 	ExtraFields  []string `yaml:"extra_fields"`
 	RequireEmail bool     `yaml:"require_email"`
@@ -345,16 +346,6 @@ type FormToken struct {
 	MinFill time.Duration `yaml:"min_fill"`
 	// MaxAge is how long a token stays valid. Default DefaultTokenMaxAge.
 	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// Fields renames a form's standard fields. Empty: the default name.
-type Fields struct {
-	Name    string `yaml:"name"`
-	Email   string `yaml:"email"`
-	Subject string `yaml:"subject"`
-	Message string `yaml:"message"`
-	To      string `yaml:"to"`
-	URL     string `yaml:"url"`
 }
 
 // Limits are one form's rate limits, each "COUNT/[N]UNIT" (5/h, 30/10m).

@@ -13,7 +13,7 @@ import (
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
-// docsRow returns the line of the README's tables for key.
+// docsRow returns the line of docs/configuration.md's tables for key.
 func docsRow(doc, key string) string {
 	for _, l := range strings.Split(doc, "\n") {
 		if strings.HasPrefix(l, "| `"+key+"`") || strings.HasPrefix(l, "| `"+key+"` ") {
@@ -23,11 +23,11 @@ func docsRow(doc, key string) string {
 	return ""
 }
 
-// TestDocsCoverEveryKey keeps the README's configuration reference in step
+// TestDocsCoverEveryKey keeps docs/configuration.md's key table in step
 // with the code: every key the config accepts is documented, with the
 // code's default.
 func TestDocsCoverEveryKey(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 				strings.Contains(doc, strings.TrimPrefix(p, "forms.*.")+"` /") ||
 				strings.Contains(doc, "/ `"+k+"`") || strings.Contains(doc, "/ "+k+"`")
 			if !documented {
-				t.Errorf("key %s is not documented in the README configuration reference", p)
+				t.Errorf("key %s is not documented in docs/configuration.md", p)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -125,4 +127,116 @@ func splitPath(path string) []string {
 		}
 	}
 	return out
+}
+
+// nodeError is an UnmarshalYAML error the decoder collects with the
+// others, placed at n so that decodeError can name its key.
+func nodeError(n *yaml.Node, err error) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d column %d: %v", n.Line, n.Column, err)}}
+}
+
+var (
+	decodeErrRE  = regexp.MustCompile(`^line (\d+)(?: column (\d+))?: (.*)$`)
+	unknownKeyRE = regexp.MustCompile(`^field (\S+) not found in type`)
+	wrongTypeRE  = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `([^`]*)`)? into (.+)$")
+)
+
+// decodeError reports the strict decoder's errors under their key paths,
+// in words rather than Go types; false when err is not a *yaml.TypeError.
+func (p *problems) decodeError(err error) bool {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, s := range te.Errors {
+		m := decodeErrRE.FindStringSubmatch(s)
+		if m == nil {
+			p.errs = append(p.errs, &Error{File: p.file, Msg: s})
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		msg, hint := m[3], ""
+		if u := unknownKeyRE.FindStringSubmatch(msg); u != nil {
+			msg, hint = "unknown key", u[1]
+		} else if w := wrongTypeRE.FindStringSubmatch(msg); w != nil {
+			msg, hint = wrongType(w[1], w[2], w[3]), strings.TrimSuffix(w[2], "...")
+			if w[1] == "seq" || w[1] == "map" {
+				hint = "!!" + w[1]
+			}
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Path: pathAt(p.root, line, col, hint), Msg: msg})
+	}
+	return true
+}
+
+// wrongType says what a key wants when given a YAML value of the wrong
+// kind.
+func wrongType(tag, value, goType string) string {
+	got := map[string]string{"seq": "a list", "map": "a mapping", "null": "nothing"}[tag]
+	if got == "" {
+		got = strconv.Quote(strings.TrimSuffix(value, "..."))
+	}
+	want := "a mapping (key: value)"
+	switch {
+	case goType == "time.Duration":
+		want = "a duration such as 30s, 5m or 2h"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		want = "a whole number"
+	case goType == "float64":
+		want = "a number"
+	case goType == "bool":
+		want = "true or false"
+	case goType == "string":
+		want = "a single value"
+	case strings.HasPrefix(goType, "[]"):
+		want = "a list"
+	}
+	return "want " + want + ", not " + got
+}
+
+// pathAt finds the key path of a decoding error at line (and column, when
+// known) in the document. Several keys can share a line in flow style;
+// hint (the key or value named by the error, or !!seq / !!map) picks one.
+func pathAt(root *yaml.Node, line, col int, hint string) string {
+	best, fallback := "", ""
+	var walk func(n *yaml.Node, path string)
+	visit := func(path string, k, v *yaml.Node) {
+		at := k != nil && k.Line == line || k == nil && v.Line == line
+		switch {
+		case best != "" || !at && (v.Line != line || v.Column != col):
+		case col > 0 && v.Line == line && v.Column == col,
+			hint != "" && (k != nil && k.Value == hint || v.Kind == yaml.ScalarNode && strings.HasPrefix(v.Value, hint)),
+			hint == "!!seq" && v.Kind == yaml.SequenceNode, hint == "!!map" && v.Kind == yaml.MappingNode:
+			best = path
+		default:
+			fallback = path
+		}
+		walk(v, path)
+	}
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				visit(p, n.Content[i], n.Content[i+1])
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				visit(fmt.Sprintf("%s[%d]", path, i), nil, c)
+			}
+		}
+	}
+	walk(root, "")
+	if best != "" {
+		return best
+	}
+	return fallback
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -13,7 +14,7 @@ func (c *Config) Warnings() []string {
 	var w []string
 	reserved := reservedDomain(c.Site.Domain)
 	for i, p := range c.TrustedProxies {
-		if pr, err := ParseProxy(p); err == nil && pr.Bits() < 8 {
+		if pr, err := netip.ParsePrefix(p); err == nil && pr.Bits() < 8 {
 			w = append(w, fmt.Sprintf("trusted_proxies[%d] %s trusts nearly every address: clients can then choose their own rate-limit key with X-Forwarded-For", i, p))
 		}
 	}
