@@ -306,7 +306,7 @@ func (m *Mailer) result(r outbox.Result) {
 		Duration: r.Duration, Age: r.Age}
 	if r.Outcome == outbox.Delivered {
 		m.log.Info("mailer: delivered", "queue_id", ev.QueueID, "submission", ev.Submission,
-			"attempt", ev.Attempt, "recipients", ev.Recipients, "age", ev.Age.Round(time.Millisecond))
+			"attempt", ev.Attempt, "recipients", ev.Recipients, "age_ms", ev.Age.Milliseconds())
 	}
 	if m.onDelivery != nil {
 		m.onDelivery(ev)

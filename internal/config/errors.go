@@ -66,67 +66,66 @@ func (p *problems) add(path, msg string) {
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
 
-// lineOf finds the line of the key path ("forms.contact.to[1]") in a
-// decoded YAML document, or of its deepest present ancestor; 0 when the
-// document does not mention it at all.
-func lineOf(root *yaml.Node, path string) int {
-	if root == nil {
-		return 0
-	}
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := 0
-	for _, part := range splitPath(path) {
-		next := (*yaml.Node)(nil)
-		switch {
-		case n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part {
-					line = n.Content[i].Line
-					next = n.Content[i+1]
-					break
-				}
-			}
-		case n.Kind == yaml.SequenceNode:
-			if i, err := strconv.Atoi(part); err == nil && i >= 0 && i < len(n.Content) {
-				next = n.Content[i]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
+// keyNode is one key path of a YAML document ("forms.contact.to[1]")
+// with its key node (nil for a list item) and value node.
+type keyNode struct {
+	path       string
+	key, value *yaml.Node
 }
 
-// splitPath turns "forms.contact.to[1]" into [forms contact to 1].
-func splitPath(path string) []string {
-	var out []string
-	for _, seg := range strings.Split(path, ".") {
-		for {
-			i := strings.IndexByte(seg, '[')
-			if i < 0 {
-				break
+func (k keyNode) line() int {
+	if k.key != nil {
+		return k.key.Line
+	}
+	return k.value.Line
+}
+
+// keyNodes lists every key path of the document, parents first.
+func keyNodes(root *yaml.Node) []keyNode {
+	var out []keyNode
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
 			}
-			if i > 0 {
-				out = append(out, seg[:i])
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				out = append(out, keyNode{p, n.Content[i], n.Content[i+1]})
+				walk(n.Content[i+1], p)
 			}
-			j := strings.IndexByte(seg[i:], ']')
-			if j < 0 {
-				break
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				out = append(out, keyNode{p, nil, c})
+				walk(c, p)
 			}
-			out = append(out, seg[i+1:i+j])
-			seg = seg[i+j+1:]
-		}
-		if seg != "" {
-			out = append(out, seg)
 		}
 	}
+	if root != nil {
+		walk(root, "")
+	}
 	return out
+}
+
+// lineOf finds the line of the key path in a decoded YAML document, or of
+// its deepest present ancestor; 0 when the document does not mention it.
+func lineOf(root *yaml.Node, path string) int {
+	keys := keyNodes(root)
+	for path != "" {
+		for _, k := range keys {
+			if k.path == path {
+				return k.line()
+			}
+		}
+		path = path[:max(0, strings.LastIndexAny(path, ".["))]
+	}
+	return 0
 }
 
 // nodeError is an UnmarshalYAML error the decoder collects with the
@@ -196,47 +195,22 @@ func wrongType(tag, value, goType string) string {
 }
 
 // pathAt finds the key path of a decoding error at line (and column, when
-// known) in the document. Several keys can share a line in flow style;
-// hint (the key or value named by the error, or !!seq / !!map) picks one.
+// known). Several keys can share a line in flow style; hint (the key or
+// value named by the error, or !!seq / !!map) picks one, else the deepest.
 func pathAt(root *yaml.Node, line, col int, hint string) string {
-	best, fallback := "", ""
-	var walk func(n *yaml.Node, path string)
-	visit := func(path string, k, v *yaml.Node) {
-		at := k != nil && k.Line == line || k == nil && v.Line == line
+	fallback := ""
+	for _, k := range keyNodes(root) {
+		v := k.value
 		switch {
-		case best != "" || !at && (v.Line != line || v.Column != col):
-		case col > 0 && v.Line == line && v.Column == col,
-			hint != "" && (k != nil && k.Value == hint || v.Kind == yaml.ScalarNode && strings.HasPrefix(v.Value, hint)),
+		case col > 0 && v.Line == line && v.Column == col:
+			return k.path
+		case k.line() != line:
+		case hint != "" && (k.key != nil && k.key.Value == hint || v.Kind == yaml.ScalarNode && strings.HasPrefix(v.Value, hint)),
 			hint == "!!seq" && v.Kind == yaml.SequenceNode, hint == "!!map" && v.Kind == yaml.MappingNode:
-			best = path
+			return k.path
 		default:
-			fallback = path
+			fallback = k.path
 		}
-		walk(v, path)
-	}
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				p := n.Content[i].Value
-				if path != "" {
-					p = path + "." + p
-				}
-				visit(p, n.Content[i], n.Content[i+1])
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				visit(fmt.Sprintf("%s[%d]", path, i), nil, c)
-			}
-		}
-	}
-	walk(root, "")
-	if best != "" {
-		return best
 	}
 	return fallback
 }

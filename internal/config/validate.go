@@ -62,12 +62,6 @@ func (c *Config) validate(p *problems) {
 			p.add("redis_url", "scheme must be redis://, rediss:// or unix://")
 		}
 	}
-	if !c.Limits.Global.IsZero() && c.Limits.Global.Count <= 0 {
-		p.add("limits.global", "must be positive")
-	}
-	if !c.Limits.CaptchaVerify.IsZero() && c.Limits.CaptchaVerify.Count <= 0 {
-		p.add("limits.captcha_verify", "must be positive")
-	}
 	if c.Limits.MemoryKeys < 0 {
 		p.add("limits.memory_keys", "must not be negative (0: the default)")
 	}
@@ -154,6 +148,12 @@ func (c *Config) validateMail(p *problems) {
 	} else if c.Site.Domain != "" && (fromOK || bounceSet) && !sameOrgDomain(dom, c.Site.Domain) {
 		p.add("mail.bounce", fmt.Sprintf("must share site.domain's organisational domain (SPF alignment, RFC 7489 3.1.2); %s does not", dom))
 	}
+	c.validateDelivery(p)
+}
+
+// validateDelivery checks the transport, the outbox, retries and SMTP.
+func (c *Config) validateDelivery(p *problems) {
+	m := &c.Mail
 	switch m.Transport {
 	case TransportFile:
 	case TransportSMTP:
@@ -209,6 +209,11 @@ func (c *Config) validateMail(p *problems) {
 			p.add("mail.smtp.helo", err.Error())
 		}
 	}
+	c.validateDKIM(p)
+}
+
+func (c *Config) validateDKIM(p *problems) {
+	m := &c.Mail
 	for i, l := range strings.Split(m.DKIM.Selector, ".") {
 		if !labelRE.MatchString(l) {
 			p.add("mail.dkim.selector", fmt.Sprintf("label %d (%q) is not a lower-case DNS label", i+1, l))
