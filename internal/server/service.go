@@ -167,9 +167,11 @@ func (s *Service) openMailer(queue outbox.Queue) (close func() error, err error)
 		}
 	}()
 	if queue == nil {
-		if queue, err = outbox.NewDir(outbox.DirConfig{Path: s.cfg.Mail.OutboxDir, Now: s.opt.Now}); err != nil {
+		dir, err := outbox.NewDir(outbox.DirConfig{Path: s.cfg.Mail.OutboxDir, Now: s.opt.Now})
+		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		queue = dir
 	}
 	if transport, err = s.transport(); err != nil {
 		return nil, err
