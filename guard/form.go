@@ -164,7 +164,7 @@ func compileForm(g *Guard, name string, f Form) (*policy, error) {
 	case KindShare:
 		c.share(f)
 	default:
-		c.bad("Kind", "unknown kind %d", f.Kind)
+		return nil, &FormError{Form: name, Key: "Kind", Msg: fmt.Sprintf("unknown kind %d", f.Kind)}
 	}
 	c.fields(f)
 	var err error
