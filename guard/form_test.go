@@ -86,7 +86,6 @@ func TestNormaliseOrigin(t *testing.T) {
 		"http://127.0.0.1:443":       "http://127.0.0.1:443",
 		"https://example.test/path":  "",
 		"example.test":               "",
-		"https://example.test:0":     "",
 		"https://example.test:70000": "",
 		"https://user@example.test":  "",
 	} {

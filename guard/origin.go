@@ -15,7 +15,7 @@ import (
 func NormaliseOrigin(o string) (string, error) {
 	n, ok := normaliseOrigin(o)
 	if !ok {
-		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port] with scheme http or https, a port from 1 to 65535 and no path, query or user", o)
+		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port] with scheme http or https, a port up to 65535 and no path, query or user", o)
 	}
 	return n, nil
 }
@@ -27,7 +27,7 @@ func normaliseOrigin(o string) (string, bool) {
 		return "", false
 	}
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, err := strconv.Atoi(p); err != nil || n > 65535 {
 			return "", false
 		}
 	}
