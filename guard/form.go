@@ -3,6 +3,7 @@ package guard
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -80,107 +81,240 @@ func orLimit(l, def ratelimit.Limit) ratelimit.Limit {
 	return l
 }
 
+// Bounds New puts on a Form's settings.
+const (
+	// MaxShareRecipients bounds MaxRecipients: a share form that mails
+	// more strangers than this per post is a relay.
+	MaxShareRecipients = 10
+	// MaxFieldRunes bounds MaxName, MaxSubject and MaxMessage.
+	MaxFieldRunes = 100_000
+	// MaxBodyLimit bounds MaxBody.
+	MaxBodyLimit = 32 << 20
+)
+
+// fieldNameRE is what a configured field or choice name may be: a plain
+// token, so it reads the same in HTML, JSON and logs. A leading '_' is
+// reserved for the guard's own fields (_gotcha, _next, _fg_token).
+var fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// FormError is New's report of a form setting it refuses. Key names the
+// setting by Form's field names, as a path: "To[1]", "Choices.sales[0]",
+// "Fields.Email", "MaxRecipients".
+type FormError struct {
+	Form string
+	Key  string
+	Msg  string
+}
+
+func (e *FormError) Error() string {
+	return fmt.Sprintf("guard: form %q: %s: %s", e.Form, e.Key, e.Msg)
+}
+
+// WithDefaults returns f with every zero-value setting that has a default
+// replaced by it: the values New really uses.
+func (f Form) WithDefaults() Form {
+	n := &f.Fields
+	n.Name = orDefault(n.Name, "name")
+	n.Email = orDefault(n.Email, "email")
+	n.Subject = orDefault(n.Subject, "subject")
+	n.Message = orDefault(n.Message, "message")
+	f.MaxName = orDefault(f.MaxName, DefaultMaxName)
+	f.MaxSubject = orDefault(f.MaxSubject, DefaultMaxSubject)
+	f.MaxBody = orDefault(f.MaxBody, int64(DefaultMaxBody))
+	switch f.Kind {
+	case KindContact:
+		if len(f.Choices) > 0 {
+			f.ChoiceField = orDefault(f.ChoiceField, DefaultChoiceField)
+		}
+		f.MaxMessage = orDefault(f.MaxMessage, DefaultMaxMessage)
+		f.MaxLinks = orDefault(f.MaxLinks, DefaultContactLinks)
+		f.RequireEmail = true
+	case KindShare:
+		n.To = orDefault(n.To, "to")
+		n.URL = orDefault(n.URL, "url")
+		f.MaxMessage = orDefault(f.MaxMessage, DefaultMaxShareMessage)
+		f.MaxLinks = orDefault(f.MaxLinks, DefaultShareLinks)
+		f.MaxRecipients = orDefault(f.MaxRecipients, DefaultMaxRecipients)
+	}
+	l := &f.Limits
+	l.PerIP = orLimit(l.PerIP, DefaultPerIP)
+	l.PerNetwork = orLimit(l.PerNetwork, DefaultPerNetwork)
+	l.PerSender = orLimit(l.PerSender, DefaultPerSender)
+	l.PerRecipient = orLimit(l.PerRecipient, DefaultPerRecipient)
+	l.PerForm = orLimit(l.PerForm, DefaultPerForm)
+	return f
+}
+
+// compileForm checks f and builds its policy from f.WithDefaults().
 func compileForm(g *Guard, name string, f Form) (*policy, error) {
 	if name == "" || strings.ContainsAny(name, "/?#% ") {
 		return nil, fmt.Errorf("guard: form name %q: must be non-empty and URL-path safe", name)
 	}
-	p := &policy{name: name, form: f, honeypot: DefaultHoneypotField}
-	p.names = FieldNames{
-		Name:    orDefault(f.Fields.Name, "name"),
-		Email:   orDefault(f.Fields.Email, "email"),
-		Subject: orDefault(f.Fields.Subject, "subject"),
-		Message: orDefault(f.Fields.Message, "message"),
-		To:      orDefault(f.Fields.To, "to"),
-		URL:     orDefault(f.Fields.URL, "url"),
-	}
+	e := f.WithDefaults()
+	c := &formCompiler{p: &policy{name: name, form: f, honeypot: DefaultHoneypotField}}
+	p := c.p
+	p.names, p.maxBody, p.limits = e.Fields, e.MaxBody, e.Limits
+	p.maxName, p.maxSubj, p.maxMsg = e.MaxName, e.MaxSubject, e.MaxMessage
+	p.maxLinks, p.emailReq, p.maxRcpt = max(e.MaxLinks, -1), e.RequireEmail, e.MaxRecipients
 	p.choice = orDefault(f.ChoiceField, DefaultChoiceField)
-	p.maxBody = orDefault(f.MaxBody, int64(DefaultMaxBody))
-	if f.MaxBody < 0 {
-		return nil, fmt.Errorf("guard: form %q: MaxBody must not be negative", name)
-	}
-	p.maxName = orDefault(f.MaxName, DefaultMaxName)
-	p.maxSubj = orDefault(f.MaxSubject, DefaultMaxSubject)
-	p.limits = Limits{
-		PerIP:        orLimit(f.Limits.PerIP, DefaultPerIP),
-		PerNetwork:   orLimit(f.Limits.PerNetwork, DefaultPerNetwork),
-		PerSender:    orLimit(f.Limits.PerSender, DefaultPerSender),
-		PerRecipient: orLimit(f.Limits.PerRecipient, DefaultPerRecipient),
-		PerForm:      orLimit(f.Limits.PerForm, DefaultPerForm),
-	}
-	p.allowed = map[string]bool{p.names.Name: true, p.names.Email: true, p.names.Message: true, p.honeypot: true, DefaultRedirectFieldKey: true}
+	c.checkBounds(e)
 	switch f.Kind {
 	case KindContact:
-		p.maxMsg = orDefault(f.MaxMessage, DefaultMaxMessage)
-		p.maxLinks = orDefault(f.MaxLinks, DefaultContactLinks)
-		p.emailReq = true
-		p.allowed[p.names.Subject] = true
-		if f.MaxRecipients != 0 || len(f.RecipientDomains) > 0 || len(f.DenyRecipientDomains) > 0 {
-			return nil, fmt.Errorf("guard: form %q: MaxRecipients and recipient domain lists apply to share forms only", name)
-		}
-		if len(f.To) == 0 && len(f.Choices) == 0 {
-			return nil, fmt.Errorf("guard: form %q: a contact form needs To or Choices", name)
-		}
-		for _, a := range f.To {
-			n, err := ParseAddress(a)
-			if err != nil {
-				return nil, fmt.Errorf("guard: form %q: recipient %q: %v", name, a, err)
-			}
-			p.to = append(p.to, n)
-		}
-		if len(f.Choices) > 0 {
-			p.allowed[p.choice] = true
-			p.choices = make(map[string][]string, len(f.Choices))
-			for k, list := range f.Choices {
-				if k == "" || !SingleLine(k) || len(list) == 0 {
-					return nil, fmt.Errorf("guard: form %q: choice %q needs a name and at least one address", name, k)
-				}
-				for _, a := range list {
-					n, err := ParseAddress(a)
-					if err != nil {
-						return nil, fmt.Errorf("guard: form %q: choice %q: recipient %q: %v", name, k, a, err)
-					}
-					p.choices[k] = append(p.choices[k], n)
-				}
-			}
-		}
+		c.contact(f)
 	case KindShare:
-		p.maxMsg = orDefault(f.MaxMessage, DefaultMaxShareMessage)
-		p.maxLinks = orDefault(f.MaxLinks, DefaultShareLinks)
-		p.emailReq = f.RequireEmail
-		p.maxRcpt = orDefault(f.MaxRecipients, DefaultMaxRecipients)
-		if f.MaxRecipients < 0 {
-			return nil, fmt.Errorf("guard: form %q: MaxRecipients must be positive", name)
-		}
-		if len(f.To) > 0 || len(f.Choices) > 0 {
-			return nil, fmt.Errorf("guard: form %q: share forms take recipients from the visitor; To and Choices are for contact forms", name)
-		}
-		p.allowed[p.names.To] = true
-		p.allowed[p.names.URL] = true
-		for _, d := range f.RecipientDomains {
-			n, err := normaliseDomain(d)
-			if err != nil {
-				return nil, fmt.Errorf("guard: form %q: recipient domain %q: %v", name, d, err)
-			}
-			p.allowDom = append(p.allowDom, n)
-		}
-		for _, d := range f.DenyRecipientDomains {
-			n, err := normaliseDomain(d)
-			if err != nil {
-				return nil, fmt.Errorf("guard: form %q: denied domain %q: %v", name, d, err)
-			}
-			p.denyDom = append(p.denyDom, n)
-		}
-		if f.Captcha == nil && f.Token == nil && !f.AllowNoBotDefence {
-			return nil, fmt.Errorf("guard: form %q: a share form needs a Captcha or Token verifier (or AllowNoBotDefence)", name)
-		}
+		c.share(f)
 	default:
-		return nil, fmt.Errorf("guard: form %q: unknown kind %d", name, f.Kind)
+		return nil, &FormError{Form: name, Key: "Kind", Msg: fmt.Sprintf("unknown kind %d", f.Kind)}
 	}
-	if f.RequireEmail {
-		p.emailReq = true
+	c.fields(f)
+	var err error
+	if p.successTo, err = g.sameSite(f.SuccessURL); err != nil {
+		c.bad("SuccessURL", "%v", err)
 	}
-	if p.maxLinks < 0 {
-		p.maxLinks = -1
+	if p.errorTo, err = g.sameSite(f.ErrorURL); err != nil {
+		c.bad("ErrorURL", "%v", err)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return p, nil
+}
+
+// formCompiler builds one policy, keeping the first problem found.
+type formCompiler struct {
+	p   *policy
+	err *FormError
+}
+
+func (c *formCompiler) bad(key, format string, args ...any) {
+	if c.err == nil {
+		c.err = &FormError{Form: c.p.name, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (c *formCompiler) checkBounds(e Form) {
+	for key, v := range map[string]int{"MaxName": e.MaxName, "MaxSubject": e.MaxSubject, "MaxMessage": e.MaxMessage} {
+		if v < 0 || v > MaxFieldRunes {
+			c.bad(key, "must be between 0 (default) and %d", MaxFieldRunes)
+		}
+	}
+	if e.MaxBody < 0 || e.MaxBody > MaxBodyLimit {
+		c.bad("MaxBody", "must be between 0 (default) and %d", MaxBodyLimit)
+	}
+}
+
+func (c *formCompiler) contact(f Form) {
+	p := c.p
+	p.allowed = c.baseFields()
+	p.allowed[p.names.Subject] = true
+	switch {
+	case f.MaxRecipients != 0:
+		c.bad("MaxRecipients", "applies to share forms only")
+	case len(f.RecipientDomains) > 0 || len(f.DenyRecipientDomains) > 0:
+		c.bad("RecipientDomains", "recipient domain lists apply to share forms only (a contact form's recipients are fixed)")
+	case f.Fields.To != "" || f.Fields.URL != "":
+		c.bad("Fields", "To and URL apply to share forms only")
+	case len(f.To) == 0 && len(f.Choices) == 0:
+		c.bad("To", "a contact form needs To or Choices")
+	}
+	p.to = c.addresses("To", f.To)
+	if len(f.Choices) > 0 {
+		p.allowed[p.choice] = true
+		p.choices = make(map[string][]string, len(f.Choices))
+		for _, k := range sortedKeys(f.Choices) {
+			if !fieldNameRE.MatchString(k) || len(f.Choices[k]) == 0 {
+				c.bad("Choices."+k, "choice %q needs a name of 1-64 letters, digits, _, . and - and at least one address", k)
+			}
+			p.choices[k] = c.addresses("Choices."+k, f.Choices[k])
+		}
+	}
+}
+
+func (c *formCompiler) addresses(key string, list []string) []string {
+	var out []string
+	for i, a := range list {
+		n, err := ParseAddress(a)
+		if err != nil {
+			c.bad(fmt.Sprintf("%s[%d]", key, i), "recipient %q: %v", a, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (c *formCompiler) share(f Form) {
+	p := c.p
+	p.allowed = c.baseFields()
+	p.allowed[p.names.To] = true
+	p.allowed[p.names.URL] = true
+	switch {
+	case len(f.To) > 0 || len(f.Choices) > 0:
+		c.bad("To", "share forms take recipients from the visitor; To and Choices are for contact forms")
+	case p.maxRcpt < 1 || p.maxRcpt > MaxShareRecipients:
+		c.bad("MaxRecipients", "must be between 1 and %d", MaxShareRecipients)
+	case f.Captcha == nil && f.Token == nil && !f.AllowNoBotDefence:
+		c.bad("Captcha", "a share form needs a Captcha or Token verifier (or AllowNoBotDefence): without one it is an open relay")
+	}
+	p.allowDom = c.domains("RecipientDomains", f.RecipientDomains)
+	p.denyDom = c.domains("DenyRecipientDomains", f.DenyRecipientDomains)
+}
+
+func (c *formCompiler) domains(key string, list []string) []string {
+	var out []string
+	for i, d := range list {
+		n, err := normaliseDomain(d)
+		if err != nil {
+			c.bad(fmt.Sprintf("%s[%d]", key, i), "domain %q: %v", d, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (c *formCompiler) baseFields() map[string]bool {
+	n := c.p.names
+	return map[string]bool{n.Name: true, n.Email: true, n.Message: true, c.p.honeypot: true, DefaultRedirectFieldKey: true}
+}
+
+// fields checks the configured field names and adds the bot defences' and
+// the extra fields to what a post may carry.
+func (c *formCompiler) fields(f Form) {
+	p := c.p
+	seen := map[string]string{}
+	name := func(key, v string) {
+		if v == "" {
+			return
+		}
+		switch other, dup := seen[v]; {
+		case !fieldNameRE.MatchString(v):
+			c.bad(key, "%q: a field name is 1-64 letters, digits, _, . and -, not starting with _ (reserved)", v)
+		case dup:
+			c.bad(key, "%q is also used by %s", v, other)
+		case senderKeys[foldKey(v)] && !(f.Kind == KindShare && key == "Fields.To"):
+			c.bad(key, "field name %q would let a visitor choose a sender or recipient", v)
+		}
+		seen[v] = key
+	}
+	n := p.names
+	name("Fields.Name", n.Name)
+	name("Fields.Email", n.Email)
+	name("Fields.Subject", n.Subject)
+	name("Fields.Message", n.Message)
+	if f.Kind == KindShare {
+		name("Fields.To", n.To)
+		name("Fields.URL", n.URL)
+	}
+	if len(f.Choices) > 0 {
+		name("ChoiceField", p.choice)
+	}
+	for i, x := range f.ExtraFields {
+		key := fmt.Sprintf("ExtraFields[%d]", i)
+		if x == "" || fieldNameRE.MatchString(x) && (senderKeys[foldKey(x)] || p.allowed[x]) {
+			c.bad(key, "extra field %q is empty, reserved or duplicated", x)
+		}
+		name(key, x)
+		p.allowed[x] = true
+		p.extra = append(p.extra, x)
 	}
 	if f.Captcha != nil {
 		p.captchaF = f.Captcha.Field()
@@ -190,26 +324,6 @@ func compileForm(g *Guard, name string, f Form) (*policy, error) {
 		p.tokenF = f.Token.Field()
 		p.allowed[p.tokenF] = true
 	}
-	for _, x := range f.ExtraFields {
-		if x == "" || senderKeys[foldKey(x)] || p.allowed[x] {
-			return nil, fmt.Errorf("guard: form %q: extra field %q is empty, reserved or duplicated", name, x)
-		}
-		p.allowed[x] = true
-		p.extra = append(p.extra, x)
-	}
-	for field := range p.allowed {
-		if senderKeys[foldKey(field)] && !(f.Kind == KindShare && field == p.names.To) {
-			return nil, fmt.Errorf("guard: form %q: field name %q would let a visitor choose a sender or recipient", name, field)
-		}
-	}
-	var err error
-	if p.successTo, err = g.sameSite(f.SuccessURL); err != nil {
-		return nil, fmt.Errorf("guard: form %q: SuccessURL: %v", name, err)
-	}
-	if p.errorTo, err = g.sameSite(f.ErrorURL); err != nil {
-		return nil, fmt.Errorf("guard: form %q: ErrorURL: %v", name, err)
-	}
-	return p, nil
 }
 
 // sameSite accepts "" (none), a path ("/thanks") or an absolute URL on one

@@ -78,7 +78,7 @@ func (g *Guard) logBan(ctx context.Context, clientKey string, ban time.Duration,
 		g.stats.penaltyErrors.Add(1)
 		g.logSampled(ctx, slog.LevelWarn, "formguard ban store error", clientKey, codeBanStoreError, slog.String("err", clip(err.Error())))
 	} else if ban > 0 {
-		g.logSampled(ctx, slog.LevelInfo, "formguard client banned", clientKey, codeClientBanned, slog.String("for", ban.String()))
+		g.logSampled(ctx, slog.LevelInfo, "formguard client banned", clientKey, codeClientBanned, slog.Int64("for_ms", ban.Milliseconds()))
 	}
 }
 

@@ -1,16 +1,35 @@
 package guard
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
+
+// NormaliseOrigin checks an allowed origin and returns its one normal
+// form, the one New matches Origin and Referer against: scheme://host or
+// scheme://host:port, lower-case, without the scheme's default port (so
+// https://example.test:443 and https://example.test are one origin).
+func NormaliseOrigin(o string) (string, error) {
+	n, ok := normaliseOrigin(o)
+	if !ok {
+		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port] with scheme http or https, a port up to 65535 and no path, query or user", o)
+	}
+	return n, nil
+}
 
 func normaliseOrigin(o string) (string, bool) {
 	u, err := url.Parse(strings.TrimSpace(o))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n > 65535 {
+			return "", false
+		}
 	}
 	host := strings.ToLower(u.Host)
 	if u.Scheme == "http" {

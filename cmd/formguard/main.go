@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -23,26 +24,23 @@ const (
 
 const usage = `formguard: a form-to-mail service that is never an open relay.
 
-Usage:
-  formguard [serve] [-config FILE] [-check] [-dns HOST:PORT] [-no-doctor]
-      Serve forms (default). Without -config: ./formguard.yaml if present,
-      else the built-in demo. -check validates and prints the effective
-      config (secrets redacted) and exits.
-  formguard doctor [-config FILE] [-dns HOST:PORT] [-relay-ip IP ...] [-json]
-      Check the domain's SPF, DKIM and DMARC records against the config.
-      Exit 1 when any finding is an error.
-  formguard dkim-keygen [-alg rsa|ed25519] [-bits 2048] [-selector s1] -domain D -out FILE
-      Generate a DKIM key and print the DNS TXT record to publish.
-  formguard version
+Usage: formguard [command] [flags]
+
+Commands:
+  formguard [serve]     Serve the forms (the default command).
+  formguard doctor      Check the domain's SPF, DKIM and DMARC records against the config.
+  formguard dkim-keygen Generate a DKIM key and print the DNS record to publish.
+  formguard version     Print the version.
+  formguard help        Print this help.
+
+Run "formguard COMMAND -h" for a command's flags. Without -config, serve and
+doctor read ./formguard.yaml, else the built-in demo.
 
 Environment: FORMGUARD_LISTEN, FORMGUARD_ADMIN_LISTEN, FORMGUARD_REDIS_URL,
 FORMGUARD_SMTP_ADDR, FORMGUARD_SMTP_PASSWORD, FORMGUARD_CAPTCHA_SECRET
 override the config.
 Exit status: 0 ok, 1 runtime failure or doctor errors, 2 usage or config error.
 `
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -59,25 +57,63 @@ type env struct {
 
 func run(ctx context.Context, args []string, e env) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelp(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, e)
-	case "doctor":
-		return doctor(ctx, args, e)
-	case "dkim-keygen":
-		return keygen(args, e)
-	case "version":
-		fmt.Fprintln(e.stdout, "formguard", version)
-		return exitOK
-	case "help", "-h", "-help", "--help":
+	switch {
+	case isHelp(cmd):
 		fmt.Fprint(e.stdout, usage)
 		return exitOK
+	case cmd == "version":
+		fmt.Fprintln(e.stdout, "formguard", buildVersion())
+		return exitOK
+	case cmd == "serve":
+		return serve(ctx, args, e)
+	case cmd == "doctor":
+		return doctor(ctx, args, e)
+	case cmd == "dkim-keygen":
+		return keygen(args, e)
 	}
 	fmt.Fprintf(e.stderr, "formguard: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
+}
+
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// buildVersion is the module version the binary was built from (as go
+// install records it; "devel" for a build in a work tree) and, when the
+// build recorded it, the VCS revision.
+func buildVersion() string { return versionOf(debug.ReadBuildInfo()) }
+
+func versionOf(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "devel"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += " (" + rev + modified + ")"
+	}
+	return v
 }
 
 // newFlags makes a FlagSet that reports errors instead of exiting.

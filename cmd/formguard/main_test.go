@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -60,7 +61,10 @@ func TestUsage(t *testing.T) {
 		{"an unknown flag is a usage error", []string{"serve", "-bogus"}, exitUsage, "flag provided but not defined: -bogus"},
 		{"a stray argument is a usage error", []string{"serve", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"serve -h is help, not an error", []string{"serve", "-h"}, exitOK, "-check"},
-		{"version", []string{"version"}, exitOK, "formguard dev"},
+		{"version", []string{"version"}, exitOK, "formguard devel"},
+		{"-h lists the commands", []string{"-h"}, exitOK, "formguard doctor      Check the domain's SPF"},
+		{"--help lists the commands", []string{"--help"}, exitOK, "formguard version     Print the version."},
+		{"help lists serve as the default", []string{"help"}, exitOK, "formguard [serve]     Serve the forms"},
 		{"dkim-keygen needs -domain and -out", []string{"dkim-keygen"}, exitUsage, "-domain and -out required"},
 		{"dkim-keygen refuses an unknown algorithm", []string{"dkim-keygen", "-alg", "dsa", "-domain", "example.org", "-out", "k.pem"}, exitUsage, "unknown key algorithm"},
 		{"dkim-keygen refuses weak RSA", []string{"dkim-keygen", "-bits", "1024", "-domain", "example.org", "-out", "k.pem"}, exitUsage, "outside 2048..4096"},
@@ -77,6 +81,60 @@ func TestUsage(t *testing.T) {
 				t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", tc.wantOut, out, errs)
 			}
 		})
+	}
+}
+
+// TestVersionOf: the module version, and the VCS revision when the build
+// recorded one.
+func TestVersionOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"no build info", nil, "devel"},
+		{"a work tree build", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+		{"go install of a release", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{"a build with VCS stamping", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.modified", Value: "true"}}}, "devel (0123abcd, modified)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := versionOf(tc.info, tc.info != nil); got != tc.want {
+				t.Errorf("versionOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestServeCheckEffective: -check prints what the guard will use, not the
+// zero values the file left unset, and names the key of a bad value.
+func TestServeCheckEffective(t *testing.T) {
+	dir := inDir(t)
+	cfg := "site: {domain: formguard.dev, origins: [\"https://formguard.dev:443\"]}\nmail: {from: a@formguard.dev, dkim: {key_file: " + absKey(t) + "}}\n" +
+		"forms: {c: {to: [b@formguard.dev]}, s: {kind: share}}\n"
+	path := filepath.Join(dir, "formguard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := cli(t, nil, "serve", "-check")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"- https://formguard.dev\n", "require_email: true", "max_links: 3", "max_name: 100", "max_message: 5000",
+		"max_recipients: 1", "max_message: 500", "per_ip: 5/h", "choice_field: \"\"", "demo: false",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-check output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := strings.Replace(cfg, "{to: [b@formguard.dev]}", "{to: [b@formguard.dev], limits: {per_ip: 5/hour}}", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = cli(t, nil, "serve", "-check")
+	if code != exitUsage || !strings.Contains(errs, "formguard.yaml:3: forms.c.limits.per_ip: ratelimit: bad limit \"5/hour\"") {
+		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
 
@@ -117,7 +175,7 @@ func TestServeCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _, errs := cli(t, nil, "serve", "-config", bad, "-check")
-		if code != exitUsage || !strings.Contains(errs, "bad.yaml") || !strings.Contains(errs, "line 3: field origns not found") {
+		if code != exitUsage || !strings.Contains(errs, "bad.yaml") || !strings.Contains(errs, "bad.yaml:3: site.origns: unknown key") {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
 	})

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"syscall"
 
+	"github.com/formguard/formguard/internal/config"
 	"github.com/formguard/formguard/internal/server"
 	"github.com/formguard/formguard/mailer"
 )
@@ -51,16 +55,14 @@ func serve(ctx context.Context, args []string, e env) int {
 		log.Error("cannot start", "error", err.Error())
 		return exitFailure
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen, "listen", config.EnvListen, log)
 	if err != nil {
-		log.Error("cannot listen", "addr", cfg.Listen, "error", err.Error())
 		_ = svc.Close()
 		return exitFailure
 	}
 	var admin net.Listener
 	if cfg.AdminListen != "" {
-		if admin, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-			log.Error("cannot listen", "addr", cfg.AdminListen, "error", err.Error())
+		if admin, err = listen(cfg.AdminListen, "admin_listen", config.EnvAdminListen, log); err != nil {
 			_ = ln.Close()
 			_ = svc.Close()
 			return exitFailure
@@ -71,4 +73,18 @@ func serve(ctx context.Context, args []string, e env) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// listen binds addr, logging why it could not; a port already in use gets
+// a hint naming the variable that picks another.
+func listen(addr, key, envVar string, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		attrs := []any{"addr", addr, "error", err.Error()}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			attrs = append(attrs, "hint", "another process uses this port: stop it, or set "+envVar+" (or "+key+" in the config) to a free address")
+		}
+		log.Error("cannot listen", attrs...)
+	}
+	return ln, err
 }

@@ -110,6 +110,9 @@ func TestServeAdminListen(t *testing.T) {
 					if code != exitFailure || !strings.Contains(logs.String(), "cannot listen") {
 						t.Fatalf("exit %d, want %d with cannot listen:\n%s", code, exitFailure, logs)
 					}
+					if !strings.Contains(logs.String(), "or set FORMGUARD_ADMIN_LISTEN (or admin_listen in the config) to a free address") {
+						t.Errorf("a port in use gives no hint:\n%s", logs)
+					}
 				case <-time.After(10 * time.Second):
 					t.Fatalf("serve kept running with its admin port taken:\n%s", logs)
 				}
@@ -128,6 +131,7 @@ func TestServeAdminListen(t *testing.T) {
 			for u, want := range map[string]int{
 				adminURL + "/readyz": 200, adminURL + "/healthz": 200,
 				publicURL + "/metrics": 404, publicURL + "/readyz": 404, publicURL + "/healthz": 200,
+				publicURL + "/": 404, // no demo page unless the config asks for one
 			} {
 				if got := status(u); got != want {
 					t.Errorf("GET %s: %d, want %d", u, got, want)

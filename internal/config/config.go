@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
@@ -37,10 +38,6 @@ const (
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultShutdownTimeout   = 20 * time.Second
 	DefaultMaxHeaderBytes    = 16 << 10
-
-	// MaxShareRecipients bounds max_recipients whatever the file says: a
-	// share form that mails fifty strangers per post is a relay.
-	MaxShareRecipients = 10
 )
 
 // DefaultCaptchaVerify is the service-wide cap on third-party siteverify
@@ -88,55 +85,48 @@ const (
 	KindShare   = "share"
 )
 
-// Config is the service's whole configuration. Its YAML keys are the
-// service contract of DESIGN.md; the zero value of every security setting
-// is the safe one.
+// Config is the service's whole configuration, one struct per YAML
+// section. docs/configuration.md describes every key and its default;
+// the zero value of every security setting is the safe one. Secrets are
+// never read from the file: a *_env or *_file key names where they are,
+// and Load resolves them into the Secret fields.
 type Config struct {
-	// Listen is the HTTP listen address (host:port). Default DefaultListen;
-	// FORMGUARD_LISTEN overrides it.
 	Listen string `yaml:"listen"`
 	// AdminListen, when set, is the only address serving /metrics and
-	// /readyz (/healthz is on both); a bare port (":9090" or "9090") binds
-	// 127.0.0.1. Empty: everything is served on Listen.
-	// FORMGUARD_ADMIN_LISTEN overrides it.
-	AdminListen string `yaml:"admin_listen"`
-	// DataDir holds state: the default outbox and DKIM key. Default
-	// DefaultDataDir. Relative paths are relative to the working directory.
-	DataDir string `yaml:"data_dir"`
-	Log     Log    `yaml:"log"`
-	HTTP    HTTP   `yaml:"http"`
-	Site    Site   `yaml:"site"`
-	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is
-	// believed. Default none: the client is RemoteAddr.
+	// /readyz; a bare port binds 127.0.0.1.
+	AdminListen    string   `yaml:"admin_listen"`
+	DataDir        string   `yaml:"data_dir"`
+	Log            Log      `yaml:"log"`
+	HTTP           HTTP     `yaml:"http"`
+	Site           Site     `yaml:"site"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// RedisURL switches rate limits, the replay cache and the outbox to
-	// Redis. Empty: in-memory limits and replay cache, directory outbox.
-	// FORMGUARD_REDIS_URL overrides it.
+	// RedisURL moves rate limits, the replay cache and (by default) the
+	// outbox to Redis.
 	RedisURL string `yaml:"redis_url"`
-	// KeySecretEnv / KeySecretFile name where the secret keying the hashes
-	// of client IPs and addresses is kept. Empty: derived from the DKIM
-	// key, so every instance sharing a Redis and a key agrees on it.
-	KeySecretEnv  string `yaml:"key_secret_env"`
-	KeySecretFile string `yaml:"key_secret_file"`
-	KeySecret     Secret `yaml:"key_secret,omitempty"`
-	// Limits holds the service-wide limit.
-	Limits GlobalLimits `yaml:"limits"`
-	Mail   Mail         `yaml:"mail"`
+	// KeySecret keys the hashes of client IPs and addresses, the form
+	// tokens and the proof-of-work. Unset: derived from the DKIM key, so
+	// every instance sharing a Redis and a key agrees on it.
+	KeySecretEnv  string       `yaml:"key_secret_env"`
+	KeySecretFile string       `yaml:"key_secret_file"`
+	KeySecret     Secret       `yaml:"key_secret,omitempty"`
+	Limits        GlobalLimits `yaml:"limits"`
+	Mail          Mail         `yaml:"mail"`
 	// Captcha is the default bot defence of every form.
 	Captcha Captcha `yaml:"captcha"`
 	// Forms maps a form's name (the {form} of POST /f/{form}) to its policy.
 	Forms map[string]*Form `yaml:"forms"`
+	// Demo serves a page at GET / with every form working.
+	Demo bool `yaml:"demo"`
 }
 
-// Log configures logging.
+// Log configures logging: format auto, json or text; level debug, info,
+// warn or error.
 type Log struct {
-	// Format is auto (default), json or text.
 	Format string `yaml:"format"`
-	// Level is debug, info (default), warn or error.
-	Level string `yaml:"level"`
+	Level  string `yaml:"level"`
 }
 
-// HTTP bounds the HTTP server. Zero durations take the defaults.
+// HTTP bounds the HTTP server.
 type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
@@ -146,71 +136,41 @@ type HTTP struct {
 	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 }
 
-// Site is the web site the forms belong to.
+// Site is the web site the forms belong to: the only domain mail is sent
+// from, its display name, and the origins allowed to post.
 type Site struct {
-	// Domain is the only domain mail is sent from (required).
-	Domain string `yaml:"domain"`
-	// Name is used in display names and templates. Default: Domain.
-	Name string `yaml:"name"`
-	// Origins are the scheme://host[:port] origins allowed in Origin and
-	// Referer, for CORS, and for shared URLs (required, at least one).
+	Domain  string   `yaml:"domain"`
+	Name    string   `yaml:"name"`
 	Origins []string `yaml:"origins"`
 }
 
-// GlobalLimits are service-wide limits.
+// GlobalLimits are service-wide limits and store capacities.
 type GlobalLimits struct {
-	// Global caps submissions across all forms. Default guard.DefaultGlobal.
 	Global Limit `yaml:"global"`
-	// RedisFallback, with redis_url set, decides from a local in-memory
-	// store with every limit divided by 4 while Redis is unreachable.
-	// Default false: refuse posts with 503 limiter_unavailable until Redis
-	// answers again (fail closed, never open).
-	RedisFallback bool `yaml:"redis_fallback"`
-	// RedisTimeout bounds each rate-limit and replay-cache round trip to
-	// Redis; a call that takes longer counts as Redis being unreachable
-	// (RedisFallback decides what happens then). Default
-	// DefaultRedisTimeout.
-	RedisTimeout time.Duration `yaml:"redis_timeout"`
-	// CaptchaVerify caps calls to third-party siteverify endpoints across
-	// the service (a token bucket of Count, refilled over Period): a flood
-	// of garbage tokens must not become a flood of outgoing calls spending
-	// the provider quota. A verification waits up to a second for its
-	// turn, then fails closed (503 captcha_unavailable). Default
-	// DefaultCaptchaVerify. The built-in proof-of-work is local and not
-	// capped.
+	// RedisFallback decides from a local store while Redis is unreachable;
+	// unset, posts are refused (fail closed, never open).
+	RedisFallback bool          `yaml:"redis_fallback"`
+	RedisTimeout  time.Duration `yaml:"redis_timeout"`
+	// CaptchaVerify caps calls to third-party siteverify endpoints, so a
+	// flood of garbage tokens cannot spend the provider's quota.
 	CaptchaVerify Limit `yaml:"captcha_verify"`
-	// MemoryKeys caps the keys of the in-memory rate-limit store (without
-	// redis_url, and the local fallback with limits.redis_fallback). 0
-	// means ratelimit.DefaultMaxKeys.
-	MemoryKeys int `yaml:"memory_keys"`
-	// ReplayEntries caps the in-memory single-use token cache (without
-	// redis_url). 0 means captcha.DefaultReplayEntries.
-	ReplayEntries int `yaml:"replay_entries"`
+	MemoryKeys    int   `yaml:"memory_keys"`
+	ReplayEntries int   `yaml:"replay_entries"`
 }
 
-// Mail configures how mail is built and delivered.
+// Mail configures how mail is built, queued and delivered.
 type Mail struct {
-	// From is the header From address; it must be on site.domain (required).
 	From string `yaml:"from"`
 	// Bounce is the envelope MAIL FROM; it must share From's organisational
-	// domain (SPF alignment, RFC 7489 3.1.2). Default: From.
-	Bounce string `yaml:"bounce"`
-	// Transport is file (default) or smtp.
+	// domain so SPF aligns (RFC 7489 3.1.2).
+	Bounce    string `yaml:"bounce"`
 	Transport string `yaml:"transport"`
-	// Outbox is where accepted mail is queued: dir (at OutboxDir) or redis (a
-	// stream shared by every instance; needs redis_url). Default: redis
-	// when redis_url is set, else dir.
-	Outbox string `yaml:"outbox"`
-	// OutboxDir is the directory outbox (and, with the file transport, where
-	// .eml files land under sent/). Default: data_dir/outbox.
+	Outbox    string `yaml:"outbox"`
 	OutboxDir string `yaml:"outbox_dir"`
 	SMTP      SMTP   `yaml:"smtp"`
 	DKIM      DKIM   `yaml:"dkim"`
-	// Retry shapes the outbox's retries of temporary delivery failures.
-	Retry Retry `yaml:"retry"`
-	// Workers is the number of delivery goroutines. Default
-	// DefaultWorkers(): 4 per CPU, at least 4, at most 64.
-	Workers int `yaml:"workers"`
+	Retry     Retry  `yaml:"retry"`
+	Workers   int    `yaml:"workers"`
 }
 
 // Retry shapes the outbox's retries: attempt n waits a random time up to
@@ -224,148 +184,92 @@ type Retry struct {
 
 // SMTP is the relay the smtp transport delivers to.
 type SMTP struct {
-	// Addr is host:port (required for the smtp transport). FORMGUARD_SMTP_ADDR
-	// overrides it.
-	Addr string `yaml:"addr"`
-	// TLS is none, starttls (default) or tls.
-	TLS string `yaml:"tls"`
-	// Username enables AUTH. Empty: no AUTH.
-	Username string `yaml:"username"`
-	// PasswordEnv / PasswordFile name where the password is kept;
-	// FORMGUARD_SMTP_PASSWORD overrides both.
-	PasswordEnv  string `yaml:"password_env"`
-	PasswordFile string `yaml:"password_file"`
-	// Password is resolved at load time; it cannot be set in the file.
-	Password Secret `yaml:"password,omitempty"`
-	// HELO is the name sent in EHLO. Default: site.domain.
-	HELO string `yaml:"helo"`
-	// Timeout bounds one SMTP conversation. Default DefaultSMTPTimeout.
-	Timeout time.Duration `yaml:"timeout"`
+	Addr         string        `yaml:"addr"`
+	TLS          string        `yaml:"tls"`
+	Username     string        `yaml:"username"`
+	PasswordEnv  string        `yaml:"password_env"`
+	PasswordFile string        `yaml:"password_file"`
+	Password     Secret        `yaml:"password,omitempty"`
+	HELO         string        `yaml:"helo"`
+	Timeout      time.Duration `yaml:"timeout"`
 }
 
-// DKIM configures signing (RFC 6376; Ed25519 per RFC 8463).
+// DKIM configures signing (RFC 6376; Ed25519 per RFC 8463). Generate
+// makes KeyFile on first start when it is missing (the demo does).
 type DKIM struct {
-	// Selector is the DNS selector (selector._domainkey.domain). Default
-	// DefaultDKIMSelector.
 	Selector string `yaml:"selector"`
-	// KeyFile is a PEM RSA (>=2048 bits) or Ed25519 private key. Default:
-	// data_dir/dkim.pem.
-	KeyFile string `yaml:"key_file"`
-	// Generate creates KeyFile on first start when it is missing (the demo
-	// does). Default false: a missing key is a configuration error.
-	Generate bool `yaml:"generate"`
+	KeyFile  string `yaml:"key_file"`
+	Generate bool   `yaml:"generate"`
 }
 
-// Captcha configures a bot defence.
+// Captcha configures a bot defence. For pow the secret is the HMAC key of
+// the challenges; MinScore and Action are reCAPTCHA v3's.
 type Captcha struct {
-	// Provider is pow (default), turnstile, hcaptcha, recaptcha or none.
-	Provider string `yaml:"provider"`
-	// SecretEnv / SecretFile name where the provider secret (or, for pow,
-	// the HMAC key; default random per process) is kept.
-	// FORMGUARD_CAPTCHA_SECRET overrides both.
-	SecretEnv  string `yaml:"secret_env"`
-	SecretFile string `yaml:"secret_file"`
-	Secret     Secret `yaml:"secret,omitempty"`
-	// SiteKey is the provider's public site key (required for third-party
-	// providers).
-	SiteKey string `yaml:"site_key"`
-	// VerifyURL overrides the provider's siteverify URL (https, or http to
-	// a loopback host for tests).
-	VerifyURL string `yaml:"verify_url"`
-	// MinScore is reCAPTCHA v3's threshold. Zero value: v2 (no score).
-	MinScore float64 `yaml:"min_score"`
-	// Action is reCAPTCHA v3's expected action. Empty: not checked.
-	Action string `yaml:"action"`
-	// PoW tunes the built-in proof-of-work.
-	PoW PoW `yaml:"pow"`
+	Provider   string  `yaml:"provider"`
+	SecretEnv  string  `yaml:"secret_env"`
+	SecretFile string  `yaml:"secret_file"`
+	Secret     Secret  `yaml:"secret,omitempty"`
+	SiteKey    string  `yaml:"site_key"`
+	VerifyURL  string  `yaml:"verify_url"`
+	MinScore   float64 `yaml:"min_score"`
+	Action     string  `yaml:"action"`
+	PoW        PoW     `yaml:"pow"`
 }
 
-// PoW tunes the built-in proof-of-work (ALTCHA format).
+// PoW tunes the built-in proof-of-work (ALTCHA format): the expected work
+// is MaxNumber/2 SHA-256 hashes.
 type PoW struct {
-	// MaxNumber is the largest secret number; the expected work is half of
-	// it in SHA-256 hashes. Default DefaultPoWMaxNumber.
-	MaxNumber int64 `yaml:"max_number"`
-	// Expires is a challenge's lifetime. Default DefaultPoWExpires.
-	Expires time.Duration `yaml:"expires"`
+	MaxNumber int64         `yaml:"max_number"`
+	Expires   time.Duration `yaml:"expires"`
 }
 
-// Form is one form's policy.
+// Form is one form's policy: the YAML face of guard.Form (see
+// guardForm), plus what the service adds around the guard: its CAPTCHA,
+// form token and mail template.
 type Form struct {
-	// Kind is contact (default) or share.
-	Kind string `yaml:"kind"`
-	// To are a contact form's fixed recipients.
-	To []string `yaml:"to"`
-	// Choices are named recipient lists a contact form's visitor may pick
-	// with ChoiceField.
-	Choices     map[string][]string `yaml:"choices"`
-	ChoiceField string              `yaml:"choice_field"`
-	// MaxRecipients caps a share form's visitor recipients. Default 1.
-	MaxRecipients int `yaml:"max_recipients"`
-	// RecipientDomains, when set, are the only domains a share form may send
-	// to; DenyRecipientDomains are never sent to.
-	RecipientDomains     []string `yaml:"recipient_domains"`
-	DenyRecipientDomains []string `yaml:"deny_recipient_domains"`
-	// Fields renames the standard fields.
-	Fields Fields `yaml:"fields"`
-	// ExtraFields are additional single-line fields mailed along.
-	ExtraFields  []string `yaml:"extra_fields"`
-	RequireEmail bool     `yaml:"require_email"`
-	MaxName      int      `yaml:"max_name"`
-	MaxSubject   int      `yaml:"max_subject"`
-	MaxMessage   int      `yaml:"max_message"`
-	// MaxLinks caps links in the message; negative: none at all.
-	MaxLinks int   `yaml:"max_links"`
-	MaxBody  int64 `yaml:"max_body"`
-	// AllowMissingOrigin accepts posts with neither Origin nor Referer.
-	AllowMissingOrigin bool `yaml:"allow_missing_origin"`
-	// AllowNoBotDefence lets a share form run with captcha provider none.
-	AllowNoBotDefence bool `yaml:"allow_no_bot_defence"`
-	// Limits are the form's rate limits.
-	Limits Limits `yaml:"limits"`
-	// SuccessURL and ErrorURL are same-site pages plain HTML posts are
-	// redirected to (303). Empty: a small built-in page.
-	SuccessURL string `yaml:"success_url"`
-	ErrorURL   string `yaml:"error_url"`
-	// Captcha overrides the service's captcha for this form. Unset keys
-	// are inherited from the service's captcha block.
-	Captcha *Captcha `yaml:"captcha"`
-	// Template customises the form's mail. Zero value: the built-in
-	// template of its kind.
+	Kind                 string              `yaml:"kind"`
+	To                   []string            `yaml:"to"`
+	Choices              map[string][]string `yaml:"choices"`
+	ChoiceField          string              `yaml:"choice_field"`
+	MaxRecipients        int                 `yaml:"max_recipients"`
+	RecipientDomains     []string            `yaml:"recipient_domains"`
+	DenyRecipientDomains []string            `yaml:"deny_recipient_domains"`
+	Fields               guard.FieldNames    `yaml:"fields"`
+	ExtraFields          []string            `yaml:"extra_fields"`
+	RequireEmail         bool                `yaml:"require_email"`
+	MaxName              int                 `yaml:"max_name"`
+	MaxSubject           int                 `yaml:"max_subject"`
+	MaxMessage           int                 `yaml:"max_message"`
+	MaxLinks             int                 `yaml:"max_links"`
+	MaxBody              int64               `yaml:"max_body"`
+	AllowMissingOrigin   bool                `yaml:"allow_missing_origin"`
+	AllowNoBotDefence    bool                `yaml:"allow_no_bot_defence"`
+	Limits               Limits              `yaml:"limits"`
+	SuccessURL           string              `yaml:"success_url"`
+	ErrorURL             string              `yaml:"error_url"`
+	// Captcha overrides the service's; with the same provider, unset keys
+	// are inherited.
+	Captcha  *Captcha  `yaml:"captcha"`
 	Template *Template `yaml:"template"`
 	// FormToken, when present (even as {}), requires a signed single-use
-	// token issued by GET /f/{form}/token at least MinFill before the post.
-	// Zero value: no form token.
+	// token from GET /f/{form}/token issued at least MinFill before the post.
 	FormToken *FormToken `yaml:"form_token"`
 }
 
 // FormToken tunes a form's signed single-use token.
 type FormToken struct {
-	// MinFill is the least time between issuing the token and the post
-	// (people do not fill a form in two seconds). Default DefaultMinFill.
 	MinFill time.Duration `yaml:"min_fill"`
-	// MaxAge is how long a token stays valid. Default DefaultTokenMaxAge.
-	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// Fields renames a form's standard fields. Empty: the default name.
-type Fields struct {
-	Name    string `yaml:"name"`
-	Email   string `yaml:"email"`
-	Subject string `yaml:"subject"`
-	Message string `yaml:"message"`
-	To      string `yaml:"to"`
-	URL     string `yaml:"url"`
+	MaxAge  time.Duration `yaml:"max_age"`
 }
 
 // Limits are one form's rate limits, each "COUNT/[N]UNIT" (5/h, 30/10m).
-// Unset tiers take the guard's defaults.
+// Global tightens the service-wide limit: the strictest wins, since there
+// is one global budget.
 type Limits struct {
 	PerIP        Limit `yaml:"per_ip"`
 	PerNetwork   Limit `yaml:"per_network"`
 	PerSender    Limit `yaml:"per_sender"`
 	PerRecipient Limit `yaml:"per_recipient"`
 	PerForm      Limit `yaml:"per_form"`
-	// Global caps all forms together; when several places set it the
-	// strictest wins (there is one global budget).
-	Global Limit `yaml:"global"`
+	Global       Limit `yaml:"global"`
 }

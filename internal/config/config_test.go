@@ -76,7 +76,7 @@ func TestDemoLoads(t *testing.T) {
 func TestDemoOriginsFollowListen(t *testing.T) {
 	for _, tc := range []struct{ listen, want string }{
 		{"127.0.0.1:9123", "http://127.0.0.1:9123 http://localhost:9123"},
-		{"0.0.0.0:80", "http://127.0.0.1:80 http://localhost:80"},
+		{"0.0.0.0:80", "http://127.0.0.1 http://localhost"},
 		{"192.0.2.7:8080", "http://192.0.2.7:8080"},
 	} {
 		t.Run(tc.listen, func(t *testing.T) {
@@ -219,17 +219,17 @@ func TestInvalid(t *testing.T) {
 		env  []string
 		want string // substring of the error, with file:line when known
 	}{
-		{"unknown top-level key is refused with its line", minimal + "listn: :80\n", nil, "line 8: field listn not found"},
-		{"unknown form key is refused", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test], bcc: [x@y.test]}", 1), nil, "field bcc not found"},
+		{"unknown top-level key is refused with its line", minimal + "listn: :80\n", nil, "t.yaml:8: listn: unknown key"},
+		{"unknown form key is refused", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test], bcc: [x@y.test]}", 1), nil, "t.yaml:7: forms.contact.bcc: unknown key"},
 		{"two documents are refused", minimal + "---\nlisten: :1\n", nil, "only one YAML document"},
 		{"missing domain", strings.Replace(minimal, "domain: example.test, ", "", 1), nil, "site.domain: required"},
 		{"upper-case domain", strings.Replace(minimal, "domain: example.test", "domain: Example.test", 1), nil, "t.yaml:2: site.domain"},
 		{"single-label domain", strings.Replace(minimal, "domain: example.test", "domain: localhost", 1), nil, "at least two labels"},
 		{"origin with a path", strings.Replace(minimal, `"https://example.test"`, `"https://example.test/contact"`, 1), nil, "site.origins[0]"},
-		{"origin without scheme", strings.Replace(minimal, `"https://example.test"`, `"example.test"`, 1), nil, "scheme must be http or https"},
+		{"origin without scheme", strings.Replace(minimal, `"https://example.test"`, `"example.test"`, 1), nil, "site.origins[0]: \"example.test\" is not an origin: want scheme://host[:port] with scheme http or https"},
 		{"no origins", strings.Replace(minimal, `origins: ["https://example.test"]`, `origins: []`, 1), nil, "site.origins: at least one"},
 		{"from off the site domain", strings.Replace(minimal, "from: no-reply@example.test", "from: no-reply@evil.test", 1), nil, "t.yaml:4: mail.from: must be on site.domain"},
-		{"from with a display name", strings.Replace(minimal, "from: no-reply@example.test", `from: "Bob <no-reply@example.test>"`, 1), nil, "not a bare address"},
+		{"from with a display name", strings.Replace(minimal, "from: no-reply@example.test", `from: "Bob <no-reply@example.test>"`, 1), nil, "mail.from: \"Bob <no-reply@example.test>\": display names"},
 		{"unaligned bounce", strings.Replace(minimal, "from: no-reply@example.test", "from: no-reply@example.test\n  bounce: b@other.test", 1), nil, "mail.bounce: must share"},
 		{"bad transport", strings.Replace(minimal, "mail:\n", "mail:\n  transport: sendmail\n", 1), nil, `mail.transport: "sendmail" is not file or smtp`},
 		{"smtp without addr", strings.Replace(minimal, "mail:\n", "mail:\n  transport: smtp\n", 1), nil, "mail.smtp.addr: required with transport smtp"},
@@ -241,19 +241,19 @@ func TestInvalid(t *testing.T) {
 		{"cleartext password to a remote relay", strings.Replace(minimal, "mail:\n", "mail:\n  transport: smtp\n  smtp: {addr: relay.example.test:25, tls: none, username: u, password_env: PW}\n", 1), []string{"PW", "x"}, "would send the password in clear"},
 		{"missing dkim key", strings.Replace(minimal, testKey, "/nonexistent/dkim.pem", 1), nil, "formguard dkim-keygen"},
 		{"bad selector", strings.Replace(minimal, "dkim: {", "dkim: {selector: Bad_Sel, ", 1), nil, "mail.dkim.selector"},
-		{"bad limit names its line", strings.Replace(minimal, "{to: [support@example.test]}", "\n    to: [support@example.test]\n    limits: {per_ip: 5/fortnight}", 1), nil, "line 9"},
+		{"bad limit names its line", strings.Replace(minimal, "{to: [support@example.test]}", "\n    to: [support@example.test]\n    limits: {per_ip: 5/fortnight}", 1), nil, "t.yaml:9: forms.contact.limits.per_ip: ratelimit: bad limit"},
 		{"limit without unit", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test], limits: {per_ip: \"5\"}}", 1), nil, "want COUNT/UNIT"},
 		{"no forms", strings.Replace(minimal, "forms:\n  contact: {to: [support@example.test]}\n", "", 1), nil, "forms: at least one form"},
 		{"bad form name", strings.Replace(minimal, "  contact:", "  Contact.Us:", 1), nil, "a form name is"},
-		{"contact without recipients", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: contact}", 1), nil, "forms.contact.to: a contact form needs recipients"},
+		{"contact without recipients", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: contact}", 1), nil, "forms.contact.to: a contact form needs To or Choices"},
 		{"bad recipient", strings.Replace(minimal, "[support@example.test]", "[\"support@example.test\\r\\nBcc: x@y.test\"]", 1), nil, "forms.contact.to[0]"},
-		{"share with fixed recipients", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: share, to: [a@example.test]}", 1), nil, "a share form's recipients come from the visitor"},
+		{"share with fixed recipients", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: share, to: [a@example.test]}", 1), nil, "forms.contact.to: share forms take recipients from the visitor"},
 		{"share with too many recipients", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: share, max_recipients: 50}", 1), nil, "max_recipients: must be between 1 and 10"},
 		{"share without captcha", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: share, captcha: {provider: none}}", 1), nil, "open relay"},
 		{"unknown kind", strings.Replace(minimal, "{to: [support@example.test]}", "{kind: relay, to: [a@example.test]}", 1), nil, `"relay" is not contact or share`},
 		{"duplicate field names", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], fields: {name: email}}", 1), nil, "is also used by"},
 		{"reserved field name", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], extra_fields: [_gotcha]}", 1), nil, "not starting with _"},
-		{"offsite success url", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], success_url: \"https://evil.test/\"}", 1), nil, "success_url: must be a path on this site"},
+		{"offsite success url", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], success_url: \"https://evil.test/\"}", 1), nil, "forms.contact.success_url: \"https://evil.test/\" is not on an allowed origin"},
 		{"protocol-relative error url", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], error_url: \"//evil.test/\"}", 1), nil, "error_url"},
 		{"unknown captcha provider", minimal + "captcha: {provider: recaptha}\n", nil, `captcha.provider: "recaptha" is not`},
 		{"turnstile without keys", minimal + "captcha: {provider: turnstile}\n", nil, "captcha.site_key: required"},
@@ -265,11 +265,11 @@ func TestInvalid(t *testing.T) {
 		{"bad trusted proxy", minimal + "trusted_proxies: [\"10.0.0.0/33\"]\n", nil, "trusted_proxies[0]"},
 		{"bad redis url", minimal + "redis_url: http://x\n", nil, "redis_url: scheme must be"},
 		{"redis timeout over 10s", minimal + "limits: {redis_timeout: 1m}\n", nil, "limits.redis_timeout: must be between"},
-		{"zero captcha verify rate names its line", minimal + "limits: {captcha_verify: 0/s}\n", nil, "line 8: ratelimit: bad limit"},
+		{"zero captcha verify rate names its line", minimal + "limits: {captcha_verify: 0/s}\n", nil, "t.yaml:8: limits.captcha_verify: ratelimit: bad limit"},
 		{"negative redis timeout", minimal + "limits: {redis_timeout: -1s}\n", nil, "limits.redis_timeout: must be between"},
 		{"bad log level", minimal + "log: {level: loud}\n", nil, "log.level"},
 		{"negative timeout", minimal + "http: {read_timeout: -1s}\n", nil, "http.read_timeout: must not be negative"},
-		{"wrong type", minimal + "http: {max_header_bytes: lots}\n", nil, "line 8"},
+		{"wrong type", minimal + "http: {max_header_bytes: lots}\n", nil, "t.yaml:8: http.max_header_bytes: want a whole number, not \"lots\""},
 		{"form token min_fill not below max_age", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {min_fill: 2h, max_age: 1h}}", 1), nil, "form_token.min_fill"},
 		{"form token max_age too short", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], form_token: {max_age: 10s}}", 1), nil, "form_token.max_age: must be between 1m and 168h"},
 		{"admin_listen not host:port", minimal + "admin_listen: localhost\n", nil, `t.yaml:8: admin_listen: "localhost" is not host:port`},
@@ -278,8 +278,20 @@ func TestInvalid(t *testing.T) {
 		{"bad admin_listen names its variable", minimal, []string{EnvAdminListen, "a:b:c"}, "admin_listen (from FORMGUARD_ADMIN_LISTEN)"},
 		{"negative memory_keys", minimal + "limits: {memory_keys: -1}\n", nil, "limits.memory_keys: must not be negative"},
 		{"negative replay_entries", minimal + "limits: {replay_entries: -5}\n", nil, "limits.replay_entries: must not be negative"},
-		{"bad per_network names its line", strings.Replace(minimal, "{to: [support@example.test]}", "\n    to: [support@example.test]\n    limits: {per_network: 30/fortnight}", 1), nil, "line 9"},
+		{"bad per_network names its line", strings.Replace(minimal, "{to: [support@example.test]}", "\n    to: [support@example.test]\n    limits: {per_network: 30/fortnight}", 1), nil, "t.yaml:9: forms.contact.limits.per_network: ratelimit: bad limit"},
 		{"key secret from env and file", minimal + "key_secret_env: A\nkey_secret_file: /x\n", nil, "not both"},
+		{"a missing secret_file is reported under secret_file", minimal + "captcha: {secret_file: /nonexistent/secret}\n", nil, "t.yaml:8: captcha.secret_file: open /nonexistent/secret"},
+		{"a form's missing secret_file names the form", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], captcha: {secret_file: /nonexistent/s}}", 1), nil, "forms.contact.captcha.secret_file: open /nonexistent/s"},
+		{"a missing password_file is reported under password_file", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {username: u, password_file: /nonexistent/pw}\n", 1), nil, "mail.smtp.password_file: open /nonexistent/pw"},
+		{"inline password as a list is plainly refused", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {password: [a, b]}\n", 1), nil, "t.yaml:4: mail.smtp.password: secrets are not accepted in the config file"},
+		{"password_env as a list says what it wants", strings.Replace(minimal, "mail:\n", "mail:\n  smtp: {password_env: [a]}\n", 1), nil, "t.yaml:4: mail.smtp.password_env: want a single value, not a list"},
+		{"a duration as a bare number", minimal + "http: {read_timeout: 30}\n", nil, "t.yaml:8: http.read_timeout: want a duration such as 30s"},
+		{"a bad limit names its key", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test], limits: {per_ip: 5/hour}}", 1), nil, "t.yaml:7: forms.contact.limits.per_ip: ratelimit: bad limit \"5/hour\""},
+		{"a list where a mapping goes", minimal + "log: [json]\n", nil, "t.yaml:8: log: want a mapping (key: value), not a list"},
+		{"several decoding errors are all reported", minimal + "log: {level: [x]}\nhttp: {idle_timeout: soon}\n", nil, "http.idle_timeout: want a duration"},
+		{"max_name over the guard's bound", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [support@example.test], max_name: 200000}", 1), nil, "forms.contact.max_name: must be between 0 (default) and 100000"},
+		{"a bad choice address names its list", strings.Replace(minimal, "{to: [support@example.test]}", "{choices: {sales: [a@example.test, nope]}}", 1), nil, "forms.contact.choices.sales[1]: recipient \"nope\""},
+		{"a field renamed to a sender key", strings.Replace(minimal, "{to: [support@example.test]}", "{to: [a@example.test], fields: {email: reply_to}}", 1), nil, "forms.contact.fields.email: field name \"reply_to\" would let a visitor choose"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,6 +304,22 @@ func TestInvalid(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "config: ") {
 				t.Errorf("error %q lacks the config: prefix", err)
+			}
+			// Every problem names its key, except a file that is not one
+			// YAML document at all.
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, e := range errs {
+				var ce *Error
+				if !errors.As(e, &ce) {
+					if !strings.Contains(e.Error(), "only one YAML document") {
+						t.Errorf("error %q is not a *config.Error", e)
+					}
+				} else if ce.Path == "" {
+					t.Errorf("error %q has no key path", e)
+				}
 			}
 		})
 	}
@@ -421,8 +449,9 @@ func TestLineOf(t *testing.T) {
 	}
 }
 
+// TestSameSite: success_url and error_url take a path on this site or a
+// URL on one of its origins, and nothing else.
 func TestSameSite(t *testing.T) {
-	c := &Config{Site: Site{Origins: []string{"https://example.test"}}}
 	for _, tc := range []struct {
 		u    string
 		want bool
@@ -438,8 +467,13 @@ func TestSameSite(t *testing.T) {
 		{"/ok\r\nSet-Cookie: x", false},
 	} {
 		t.Run(tc.u, func(t *testing.T) {
-			if got := c.SameSite(tc.u); got != tc.want {
-				t.Errorf("SameSite(%q) = %v", tc.u, got)
+			y := strings.Replace(minimal, "{to: [support@example.test]}", fmt.Sprintf("{to: [support@example.test], success_url: %q}", tc.u), 1)
+			_, err := Parse("t.yaml", []byte(y), env())
+			if got := err == nil; got != tc.want {
+				t.Errorf("success_url %q accepted = %v (%v)", tc.u, got, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "forms.contact.success_url") {
+				t.Errorf("error %q does not name forms.contact.success_url", err)
 			}
 		})
 	}
@@ -467,7 +501,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted an incomplete config: %+v", c)
 		}
 		for name, f := range c.Forms {
-			if f.Kind == KindShare && (f.MaxRecipients < 1 || f.MaxRecipients > MaxShareRecipients) {
+			if f.Kind == KindShare && (f.MaxRecipients < 1 || f.MaxRecipients > guard.MaxShareRecipients) {
 				t.Fatalf("form %s: max_recipients %d", name, f.MaxRecipients)
 			}
 		}

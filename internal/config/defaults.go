@@ -12,156 +12,89 @@ import (
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
-// Defaults returns the built-in defaults that a config file is applied
-// over. They describe no site and no form, so they do not validate alone.
-func Defaults() *Config {
-	return &Config{
-		Listen:  DefaultListen,
-		DataDir: DefaultDataDir,
-		Log:     Log{Format: DefaultLogFormat, Level: DefaultLogLevel},
-		HTTP: HTTP{
-			ReadHeaderTimeout: DefaultReadHeaderTimeout,
-			ReadTimeout:       DefaultReadTimeout,
-			WriteTimeout:      DefaultWriteTimeout,
-			IdleTimeout:       DefaultIdleTimeout,
-			ShutdownTimeout:   DefaultShutdownTimeout,
-			MaxHeaderBytes:    DefaultMaxHeaderBytes,
-		},
-		Mail: Mail{
-			Transport: DefaultTransport,
-			SMTP:      SMTP{TLS: DefaultSMTPTLS, Timeout: DefaultSMTPTimeout},
-			DKIM:      DKIM{Selector: DefaultDKIMSelector},
-		},
-		Captcha: Captcha{
-			Provider: DefaultCaptchaProvider,
-			PoW:      PoW{MaxNumber: DefaultPoWMaxNumber, Expires: DefaultPoWExpires},
-		},
-	}
-}
-
-// applyDefaults fills every key left empty that has a derived default, so
-// the effective config (serve -check) shows what is really used.
+// applyDefaults fills every key left empty with its default, so the
+// effective config (serve -check) shows what is really used. A form's
+// defaults are the guard's (guard.Form.WithDefaults).
 func (c *Config) applyDefaults() {
-	if c.Site.Name == "" {
-		c.Site.Name = c.Site.Domain
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
+	or(&c.Listen, DefaultListen)
+	or(&c.DataDir, DefaultDataDir)
+	or(&c.Site.Name, c.Site.Domain)
 	c.AdminListen = adminAddr(c.AdminListen)
-	if c.Mail.Outbox == "" {
-		c.Mail.Outbox = OutboxKindDir
-		if c.RedisURL != "" {
-			c.Mail.Outbox = OutboxKindRedis
-		}
-	}
-	if c.Mail.OutboxDir == "" {
-		c.Mail.OutboxDir = filepath.Join(c.DataDir, DefaultOutboxSubdir)
-	}
-	if c.Mail.DKIM.KeyFile == "" {
-		c.Mail.DKIM.KeyFile = filepath.Join(c.DataDir, DefaultDKIMKeyFile)
-	}
-	if c.Mail.Bounce == "" {
-		c.Mail.Bounce = c.Mail.From
-	}
-	if c.Mail.SMTP.HELO == "" {
-		c.Mail.SMTP.HELO = c.Site.Domain
-	}
-	d := Defaults()
-	zeroDur(&c.HTTP.ReadHeaderTimeout, d.HTTP.ReadHeaderTimeout)
-	zeroDur(&c.HTTP.ReadTimeout, d.HTTP.ReadTimeout)
-	zeroDur(&c.HTTP.WriteTimeout, d.HTTP.WriteTimeout)
-	zeroDur(&c.HTTP.IdleTimeout, d.HTTP.IdleTimeout)
-	zeroDur(&c.HTTP.ShutdownTimeout, d.HTTP.ShutdownTimeout)
-	zeroDur(&c.Mail.SMTP.Timeout, d.Mail.SMTP.Timeout)
-	zeroDur(&c.Mail.Retry.BaseDelay, outbox.DefaultBaseDelay)
-	zeroDur(&c.Mail.Retry.MaxDelay, outbox.DefaultMaxDelay)
-	zeroDur(&c.Mail.Retry.MaxAge, outbox.DefaultMaxAge)
-	if c.Mail.Workers == 0 {
-		c.Mail.Workers = DefaultWorkers()
-	}
-	if c.HTTP.MaxHeaderBytes == 0 {
-		c.HTTP.MaxHeaderBytes = d.HTTP.MaxHeaderBytes
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = DefaultLogFormat
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = DefaultLogLevel
-	}
-	if c.Mail.Transport == "" {
-		c.Mail.Transport = DefaultTransport
-	}
-	if c.Mail.SMTP.TLS == "" {
-		c.Mail.SMTP.TLS = DefaultSMTPTLS
-	}
-	if c.Mail.DKIM.Selector == "" {
-		c.Mail.DKIM.Selector = DefaultDKIMSelector
-	}
+	or(&c.Mail.Outbox, map[bool]string{true: OutboxKindRedis, false: OutboxKindDir}[c.RedisURL != ""])
+	or(&c.Mail.OutboxDir, filepath.Join(c.DataDir, DefaultOutboxSubdir))
+	or(&c.Mail.DKIM.KeyFile, filepath.Join(c.DataDir, DefaultDKIMKeyFile))
+	or(&c.Mail.Bounce, c.Mail.From)
+	or(&c.Mail.SMTP.HELO, c.Site.Domain)
+	or(&c.HTTP.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	or(&c.HTTP.ReadTimeout, DefaultReadTimeout)
+	or(&c.HTTP.WriteTimeout, DefaultWriteTimeout)
+	or(&c.HTTP.IdleTimeout, DefaultIdleTimeout)
+	or(&c.HTTP.ShutdownTimeout, DefaultShutdownTimeout)
+	or(&c.HTTP.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	or(&c.Mail.SMTP.Timeout, DefaultSMTPTimeout)
+	or(&c.Mail.Retry.BaseDelay, outbox.DefaultBaseDelay)
+	or(&c.Mail.Retry.MaxDelay, outbox.DefaultMaxDelay)
+	or(&c.Mail.Retry.MaxAge, outbox.DefaultMaxAge)
+	or(&c.Mail.Workers, DefaultWorkers())
+	or(&c.Log.Format, DefaultLogFormat)
+	or(&c.Log.Level, DefaultLogLevel)
+	or(&c.Mail.Transport, DefaultTransport)
+	or(&c.Mail.SMTP.TLS, DefaultSMTPTLS)
+	or(&c.Mail.DKIM.Selector, DefaultDKIMSelector)
+	or(&c.Limits.Global.Limit, guard.DefaultGlobal)
+	or(&c.Limits.CaptchaVerify.Limit, DefaultCaptchaVerify)
+	or(&c.Limits.RedisTimeout, DefaultRedisTimeout)
 	captchaDefaults(&c.Captcha)
-	if c.Limits.Global.IsZero() {
-		c.Limits.Global.Limit = guard.DefaultGlobal
-	}
-	if c.Limits.CaptchaVerify.IsZero() {
-		c.Limits.CaptchaVerify.Limit = DefaultCaptchaVerify
-	}
-	if c.Limits.RedisTimeout == 0 {
-		c.Limits.RedisTimeout = DefaultRedisTimeout
-	}
-	for _, name := range c.FormNames() {
-		f := c.Forms[name]
+	for _, f := range c.Forms {
 		if f == nil {
 			continue
 		}
-		if f.Kind == "" {
-			f.Kind = KindContact
-		}
-		if f.Kind == KindShare && f.MaxRecipients == 0 {
-			f.MaxRecipients = guard.DefaultMaxRecipients
-		}
-		if f.Kind == KindContact && len(f.Choices) > 0 && f.ChoiceField == "" {
-			f.ChoiceField = guard.DefaultChoiceField
-		}
-		fillLimit(&f.Limits.PerIP, guard.DefaultPerIP)
-		fillLimit(&f.Limits.PerNetwork, guard.DefaultPerNetwork)
-		fillLimit(&f.Limits.PerSender, guard.DefaultPerSender)
-		fillLimit(&f.Limits.PerRecipient, guard.DefaultPerRecipient)
-		fillLimit(&f.Limits.PerForm, guard.DefaultPerForm)
+		or(&f.Kind, KindContact)
 		if f.Captcha != nil {
 			f.Captcha = mergeCaptcha(c.Captcha, *f.Captcha)
 		}
 		if f.FormToken != nil {
-			zeroDur(&f.FormToken.MinFill, DefaultMinFill)
-			zeroDur(&f.FormToken.MaxAge, DefaultTokenMaxAge)
+			or(&f.FormToken.MinFill, DefaultMinFill)
+			or(&f.FormToken.MaxAge, DefaultTokenMaxAge)
 		}
+		if f.Kind == KindContact || f.Kind == KindShare {
+			f.setEffective(f.guardForm(nil, "").WithDefaults())
+		}
+	}
+}
+
+// setEffective writes the values the guard uses back into the form.
+func (f *Form) setEffective(e guard.Form) {
+	f.Fields, f.ChoiceField, f.RequireEmail = e.Fields, e.ChoiceField, e.RequireEmail
+	f.MaxRecipients, f.MaxName, f.MaxSubject = e.MaxRecipients, e.MaxName, e.MaxSubject
+	f.MaxMessage, f.MaxLinks, f.MaxBody = e.MaxMessage, e.MaxLinks, e.MaxBody
+	l := &f.Limits
+	l.PerIP.Limit, l.PerNetwork.Limit, l.PerSender.Limit = e.Limits.PerIP, e.Limits.PerNetwork, e.Limits.PerSender
+	l.PerRecipient.Limit, l.PerForm.Limit = e.Limits.PerRecipient, e.Limits.PerForm
+}
+
+// or sets *v to def when *v is its zero value.
+func or[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 
 // adminAddr puts a bare admin port (":9090" or "9090") on loopback: the
 // admin endpoints tell whoever can reach them about the service's health.
 func adminAddr(v string) string {
-	if v == "" {
-		return ""
-	}
 	port := strings.TrimPrefix(v, ":")
-	for _, r := range port {
-		if r < '0' || r > '9' {
-			return v
-		}
+	if v == "" || strings.Trim(port, "0123456789") != "" {
+		return v
 	}
 	return net.JoinHostPort("127.0.0.1", port)
 }
 
 func captchaDefaults(cc *Captcha) {
-	if cc.Provider == "" {
-		cc.Provider = DefaultCaptchaProvider
-	}
-	if cc.PoW.MaxNumber == 0 {
-		cc.PoW.MaxNumber = DefaultPoWMaxNumber
-	}
-	if cc.PoW.Expires == 0 {
-		cc.PoW.Expires = DefaultPoWExpires
-	}
+	or(&cc.Provider, DefaultCaptchaProvider)
+	or(&cc.PoW.MaxNumber, DefaultPoWMaxNumber)
+	or(&cc.PoW.Expires, DefaultPoWExpires)
 	if cc.Provider == ProviderReCAPTCHA && cc.MinScore == 0 && cc.Action != "" {
 		cc.MinScore = DefaultRecaptchaMinScore
 	}
@@ -175,41 +108,17 @@ func mergeCaptcha(base, o Captcha) *Captcha {
 		captchaDefaults(&o)
 		return &o
 	}
-	m := base
 	if o.SecretEnv != "" || o.SecretFile != "" {
-		m.SecretEnv, m.SecretFile = o.SecretEnv, o.SecretFile
+		base.SecretEnv, base.SecretFile = o.SecretEnv, o.SecretFile
 	}
-	if o.SiteKey != "" {
-		m.SiteKey = o.SiteKey
-	}
-	if o.VerifyURL != "" {
-		m.VerifyURL = o.VerifyURL
-	}
-	if o.MinScore != 0 {
-		m.MinScore = o.MinScore
-	}
-	if o.Action != "" {
-		m.Action = o.Action
-	}
-	if o.PoW.MaxNumber != 0 {
-		m.PoW.MaxNumber = o.PoW.MaxNumber
-	}
-	if o.PoW.Expires != 0 {
-		m.PoW.Expires = o.PoW.Expires
-	}
-	return &m
-}
-
-func zeroDur[T ~int64](v *T, d T) {
-	if *v == 0 {
-		*v = d
-	}
-}
-
-func fillLimit(l *Limit, d ratelimit.Limit) {
-	if l.IsZero() {
-		l.Limit = d
-	}
+	or(&o.SiteKey, base.SiteKey)
+	or(&o.VerifyURL, base.VerifyURL)
+	or(&o.MinScore, base.MinScore)
+	or(&o.Action, base.Action)
+	or(&o.PoW.MaxNumber, base.PoW.MaxNumber)
+	or(&o.PoW.Expires, base.PoW.Expires)
+	o.Provider, o.SecretEnv, o.SecretFile = base.Provider, base.SecretEnv, base.SecretFile
+	return &o
 }
 
 // FormNames returns the form names in sorted order.

@@ -23,7 +23,7 @@ func docsRow(doc, key string) string {
 	return ""
 }
 
-// TestDocsCoverEveryKey keeps docs/configuration.md's key reference in step
+// TestDocsCoverEveryKey keeps docs/configuration.md's key table in step
 // with the code: every key the config accepts is documented, with the
 // code's default.
 func TestDocsCoverEveryKey(t *testing.T) {

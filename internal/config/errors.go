@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -64,65 +66,151 @@ func (p *problems) add(path, msg string) {
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
 
-// lineOf finds the line of the key path ("forms.contact.to[1]") in a
-// decoded YAML document, or of its deepest present ancestor; 0 when the
-// document does not mention it at all.
-func lineOf(root *yaml.Node, path string) int {
-	if root == nil {
-		return 0
-	}
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := 0
-	for _, part := range splitPath(path) {
-		next := (*yaml.Node)(nil)
-		switch {
-		case n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part {
-					line = n.Content[i].Line
-					next = n.Content[i+1]
-					break
-				}
-			}
-		case n.Kind == yaml.SequenceNode:
-			if i, err := strconv.Atoi(part); err == nil && i >= 0 && i < len(n.Content) {
-				next = n.Content[i]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
+// keyNode is one key path of a YAML document ("forms.contact.to[1]")
+// with its key node (nil for a list item) and value node.
+type keyNode struct {
+	path       string
+	key, value *yaml.Node
 }
 
-// splitPath turns "forms.contact.to[1]" into [forms contact to 1].
-func splitPath(path string) []string {
-	var out []string
-	for _, seg := range strings.Split(path, ".") {
-		for {
-			i := strings.IndexByte(seg, '[')
-			if i < 0 {
-				break
+func (k keyNode) line() int {
+	if k.key != nil {
+		return k.key.Line
+	}
+	return k.value.Line
+}
+
+// keyNodes lists every key path of the document, parents first.
+func keyNodes(root *yaml.Node) []keyNode {
+	var out []keyNode
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
 			}
-			if i > 0 {
-				out = append(out, seg[:i])
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				out = append(out, keyNode{p, n.Content[i], n.Content[i+1]})
+				walk(n.Content[i+1], p)
 			}
-			j := strings.IndexByte(seg[i:], ']')
-			if j < 0 {
-				break
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				out = append(out, keyNode{p, nil, c})
+				walk(c, p)
 			}
-			out = append(out, seg[i+1:i+j])
-			seg = seg[i+j+1:]
-		}
-		if seg != "" {
-			out = append(out, seg)
 		}
 	}
+	if root != nil {
+		walk(root, "")
+	}
 	return out
+}
+
+// lineOf finds the line of the key path in a decoded YAML document, or of
+// its deepest present ancestor; 0 when the document does not mention it.
+func lineOf(root *yaml.Node, path string) int {
+	keys := keyNodes(root)
+	for path != "" {
+		for _, k := range keys {
+			if k.path == path {
+				return k.line()
+			}
+		}
+		path = path[:max(0, strings.LastIndexAny(path, ".["))]
+	}
+	return 0
+}
+
+// nodeError is an UnmarshalYAML error the decoder collects with the
+// others, placed at n so that decodeError can name its key.
+func nodeError(n *yaml.Node, err error) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d column %d: %v", n.Line, n.Column, err)}}
+}
+
+var (
+	decodeErrRE  = regexp.MustCompile(`^line (\d+)(?: column (\d+))?: (.*)$`)
+	unknownKeyRE = regexp.MustCompile(`^field (\S+) not found in type`)
+	wrongTypeRE  = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `([^`]*)`)? into (.+)$")
+)
+
+// decodeError reports the strict decoder's errors under their key paths,
+// in words rather than Go types; false when err is not a *yaml.TypeError.
+func (p *problems) decodeError(err error) bool {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, s := range te.Errors {
+		m := decodeErrRE.FindStringSubmatch(s)
+		if m == nil {
+			p.errs = append(p.errs, &Error{File: p.file, Msg: s})
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		msg, hint := m[3], ""
+		if u := unknownKeyRE.FindStringSubmatch(msg); u != nil {
+			msg, hint = "unknown key", u[1]
+		} else if w := wrongTypeRE.FindStringSubmatch(msg); w != nil {
+			msg, hint = wrongType(w[1], w[2], w[3]), strings.TrimSuffix(w[2], "...")
+			if w[1] == "seq" || w[1] == "map" {
+				hint = "!!" + w[1]
+			}
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Path: pathAt(p.root, line, col, hint), Msg: msg})
+	}
+	return true
+}
+
+// wrongType says what a key wants when given a YAML value of the wrong
+// kind.
+func wrongType(tag, value, goType string) string {
+	got := map[string]string{"seq": "a list", "map": "a mapping", "null": "nothing"}[tag]
+	if got == "" {
+		got = strconv.Quote(strings.TrimSuffix(value, "..."))
+	}
+	want := "a mapping (key: value)"
+	switch {
+	case goType == "time.Duration":
+		want = "a duration such as 30s, 5m or 2h"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		want = "a whole number"
+	case goType == "float64":
+		want = "a number"
+	case goType == "bool":
+		want = "true or false"
+	case goType == "string":
+		want = "a single value"
+	case strings.HasPrefix(goType, "[]"):
+		want = "a list"
+	}
+	return "want " + want + ", not " + got
+}
+
+// pathAt finds the key path of a decoding error at line (and column, when
+// known). Several keys can share a line in flow style; hint (the key or
+// value named by the error, or !!seq / !!map) picks one, else the deepest.
+func pathAt(root *yaml.Node, line, col int, hint string) string {
+	fallback := ""
+	for _, k := range keyNodes(root) {
+		v := k.value
+		switch {
+		case col > 0 && v.Line == line && v.Column == col:
+			return k.path
+		case k.line() != line:
+		case hint != "" && (k.key != nil && k.key.Value == hint || v.Kind == yaml.ScalarNode && strings.HasPrefix(v.Value, hint)),
+			hint == "!!seq" && v.Kind == yaml.SequenceNode, hint == "!!map" && v.Kind == yaml.MappingNode:
+			return k.path
+		default:
+			fallback = k.path
+		}
+	}
+	return fallback
 }

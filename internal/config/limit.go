@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 
 	"go.yaml.in/yaml/v3"
 
@@ -15,11 +15,11 @@ type Limit struct{ ratelimit.Limit }
 // UnmarshalYAML parses the limit with ratelimit.ParseLimit.
 func (l *Limit) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a limit is a string such as 5/h or 30/10m", n.Line)
+		return nodeError(n, errors.New("a limit is a string such as 5/h or 30/10m"))
 	}
 	v, err := ratelimit.ParseLimit(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return nodeError(n, err)
 	}
 	l.Limit = v
 	return nil

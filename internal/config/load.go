@@ -76,24 +76,26 @@ func parse(name string, data []byte, opt Options, isDemo bool) (*Config, error) 
 	if opt.Getenv == nil {
 		opt.Getenv = os.LookupEnv
 	}
-	cfg := Defaults()
-	var root yaml.Node
+	cfg := &Config{}
+	p := &problems{file: name, root: &yaml.Node{}, env: map[string]string{}}
 	if len(bytes.TrimSpace(data)) > 0 {
+		// The node tree gives every error its key path and line.
+		if err := yaml.Unmarshal(data, p.root); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", name, err)
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config: %s: %w", name, err)
+			if !p.decodeError(err) {
+				return nil, fmt.Errorf("config: %s: %w", name, err)
+			}
+			return nil, p.err()
 		}
 		var extra yaml.Node
 		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config: %s: only one YAML document is allowed", name)
 		}
-		// A second pass into a node tree gives validation errors their lines.
-		if err := yaml.Unmarshal(data, &root); err != nil {
-			return nil, fmt.Errorf("config: %s: %w", name, err)
-		}
 	}
-	p := &problems{file: name, root: &root, env: map[string]string{}}
 	cfg.applyEnv(opt.Getenv, p)
 	if isDemo && p.env["listen"] != "" {
 		cfg.demoOrigins()
@@ -124,47 +126,33 @@ func (c *Config) applyEnv(getenv func(string) (string, bool), p *problems) {
 
 // resolveSecrets reads every secret from the environment or its file.
 func (c *Config) resolveSecrets(getenv func(string) (string, bool), p *problems) {
-	var err error
+	s := secrets{getenv: getenv, p: p}
 	if v, ok := getenv(EnvSMTPPassword); ok && v != "" {
 		c.Mail.SMTP.Password = Secret(v)
 		p.env["mail.smtp.password"] = EnvSMTPPassword
-	} else if c.Mail.SMTP.Password, err = resolveSecret(getenv, c.Mail.SMTP.PasswordEnv, c.Mail.SMTP.PasswordFile); err != nil {
-		p.add("mail.smtp.password_env", err.Error())
+	} else {
+		c.Mail.SMTP.Password = s.resolve("mail.smtp.password", c.Mail.SMTP.PasswordEnv, c.Mail.SMTP.PasswordFile)
 	}
-	if c.KeySecret, err = resolveSecret(getenv, c.KeySecretEnv, c.KeySecretFile); err != nil {
-		p.add("key_secret_env", err.Error())
-	}
-	envCaptcha := Secret("")
-	if v, ok := getenv(EnvCaptchaSecret); ok && v != "" {
-		envCaptcha = Secret(v)
-	}
-	resolveCaptcha := func(path string, cc *Captcha) {
-		if envCaptcha != "" && cc.SecretEnv == "" && cc.SecretFile == "" {
-			cc.Secret = envCaptcha
-			return
-		}
-		if cc.Secret, err = resolveSecret(getenv, cc.SecretEnv, cc.SecretFile); err != nil {
-			p.add(path+".secret_env", err.Error())
-		}
-	}
-	serviceEnv, serviceFile := c.Captcha.SecretEnv, c.Captcha.SecretFile
+	c.KeySecret = s.resolve("key_secret", c.KeySecretEnv, c.KeySecretFile)
+	envCaptcha, _ := getenv(EnvCaptchaSecret)
 	if envCaptcha != "" {
 		// The override wins over the file for the service-wide captcha.
-		c.Captcha.Secret = envCaptcha
+		c.Captcha.Secret = Secret(envCaptcha)
 		p.env["captcha.secret"] = EnvCaptchaSecret
 	} else {
-		resolveCaptcha("captcha", &c.Captcha)
+		c.Captcha.Secret = s.resolve("captcha.secret", c.Captcha.SecretEnv, c.Captcha.SecretFile)
 	}
 	for _, name := range c.FormNames() {
 		f := c.Forms[name]
-		if f == nil || f.Captcha == nil {
-			continue
-		}
-		if f.Captcha.SecretEnv == serviceEnv && f.Captcha.SecretFile == serviceFile && f.Captcha.Provider == c.Captcha.Provider {
+		switch {
+		case f == nil || f.Captcha == nil:
+		case f.Captcha.SecretEnv == c.Captcha.SecretEnv && f.Captcha.SecretFile == c.Captcha.SecretFile && f.Captcha.Provider == c.Captcha.Provider:
 			f.Captcha.Secret = c.Captcha.Secret // inherited
-			continue
+		case envCaptcha != "" && f.Captcha.SecretEnv == "" && f.Captcha.SecretFile == "":
+			f.Captcha.Secret = Secret(envCaptcha)
+		default:
+			f.Captcha.Secret = s.resolve("forms."+name+".captcha.secret", f.Captcha.SecretEnv, f.Captcha.SecretFile)
 		}
-		resolveCaptcha("forms."+name+".captcha", f.Captcha)
 	}
 }
 

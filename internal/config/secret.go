@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -53,38 +54,48 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 var errInlineSecret = errors.New("secrets are not accepted in the config file; name an environment variable (*_env) or a file (*_file)")
 
 // UnmarshalYAML refuses inline secrets.
-func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
-	return fmt.Errorf("line %d: %w", n.Line, errInlineSecret)
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error { return nodeError(n, errInlineSecret) }
+
+// secrets resolves secrets, reporting each problem under the key that
+// names the variable (KEY_env) or file (KEY_file).
+type secrets struct {
+	getenv func(string) (string, bool)
+	p      *problems
 }
 
-// resolveSecret reads a secret from the environment variable envName or the
-// file fileName (at most one may be set).
-func resolveSecret(getenv func(string) (string, bool), envName, fileName string) (Secret, error) {
+func (s secrets) resolve(key, envName, fileName string) Secret {
 	switch {
 	case envName != "" && fileName != "":
-		return "", errors.New("set either the _env or the _file key, not both")
+		s.p.add(key+"_file", "set either "+key+"_env or "+key+"_file, not both")
 	case envName != "":
-		v, ok := getenv(envName)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", envName)
+		if v, ok := s.getenv(envName); ok && v != "" {
+			return Secret(v)
 		}
-		return Secret(v), nil
+		s.p.add(key+"_env", fmt.Sprintf("environment variable %s is not set", envName))
 	case fileName != "":
-		f, err := os.Open(fileName)
-		if err != nil {
-			return "", err
+		v, err := readSecretFile(fileName)
+		if err == nil {
+			return Secret(v)
 		}
-		defer f.Close()
-		buf := make([]byte, MaxSecretFile+1)
-		n, _ := f.Read(buf)
-		if n > MaxSecretFile {
-			return "", fmt.Errorf("%s is larger than %d bytes", fileName, MaxSecretFile)
-		}
-		v := strings.TrimRight(string(buf[:n]), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("%s is empty", fileName)
-		}
-		return Secret(v), nil
+		s.p.add(key+"_file", err.Error())
 	}
-	return "", nil
+	return ""
+}
+
+func readSecretFile(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	buf := make([]byte, MaxSecretFile+1)
+	n, _ := io.ReadFull(f, buf)
+	if n > MaxSecretFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", name, MaxSecretFile)
+	}
+	v := strings.TrimRight(string(buf[:n]), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", name)
+	}
+	return v, nil
 }

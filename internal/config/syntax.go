@@ -1,76 +1,16 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/mail"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/formguard/formguard/guard"
 )
-
-// SameSite reports whether u is a relative path on this site or an
-// absolute URL on one of its origins (the only redirect targets allowed).
-func (c *Config) SameSite(u string) bool {
-	if hasControl(u) || strings.ContainsRune(u, '\\') {
-		return false
-	}
-	if strings.HasPrefix(u, "/") {
-		return !strings.HasPrefix(u, "//")
-	}
-	pu, err := url.Parse(u)
-	if err != nil || pu.User != nil {
-		return false
-	}
-	origin := strings.ToLower(pu.Scheme + "://" + pu.Host)
-	for _, o := range c.Site.Origins {
-		if o == origin {
-			return true
-		}
-	}
-	return false
-}
-
-// NormalizeOrigin checks an origin (scheme://host[:port], no path) and
-// returns it lower-cased without a trailing slash.
-func NormalizeOrigin(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a URL", s)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: scheme must be http or https", s)
-	}
-	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", fmt.Errorf("%q: an origin is scheme://host[:port] with no path, query or user", s)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "", fmt.Errorf("%q: bad port", s)
-		}
-	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
-}
-
-// ParseProxy reads a trusted proxy: a CIDR or a single IP.
-func ParseProxy(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP or CIDR", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
 
 func checkHostPort(p *problems, key, v string, allowEmptyHost bool) {
 	host, port, err := net.SplitHostPort(v)
@@ -110,28 +50,14 @@ func checkDomain(d string) error {
 	return nil
 }
 
-// checkAddress accepts a bare addr-spec (RFC 5322 3.4.1) with a domain that
-// checkDomain accepts, and returns the lower-cased domain.
-func checkAddress(a string) (string, error) {
-	if a == "" {
-		return "", errors.New("empty address")
+// addressDomain checks a bare address the way the guard does and returns
+// its domain, normalised.
+func addressDomain(a string) (string, error) {
+	n, err := guard.ParseAddress(a)
+	if err != nil {
+		return "", fmt.Errorf("%q: %v", a, err)
 	}
-	if hasControl(a) || len(a) > 254 {
-		return "", fmt.Errorf("%q is not a bare address", a)
-	}
-	pa, err := mail.ParseAddress(a)
-	if err != nil || pa.Name != "" || pa.Address != a {
-		return "", fmt.Errorf("%q is not a bare address (user@domain, no display name)", a)
-	}
-	at := strings.LastIndexByte(a, '@')
-	local, dom := a[:at], strings.ToLower(a[at+1:])
-	if len(local) > 64 {
-		return "", fmt.Errorf("%q: local part longer than 64 (RFC 5321 4.5.3.1.1)", a)
-	}
-	if err := checkDomain(dom); err != nil {
-		return "", err
-	}
-	return dom, nil
+	return n[strings.LastIndexByte(n, '@')+1:], nil
 }
 
 func sameOrgDomain(a, b string) bool {
@@ -163,11 +89,4 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -8,12 +8,13 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/formguard/formguard/guard"
 )
 
 var (
-	formNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	labelRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	formNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	labelRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // Bounds on tunables.
@@ -22,7 +23,6 @@ const (
 	MaxPoWMaxNumber = 10_000_000
 	MinPoWExpires   = time.Minute
 	MaxPoWExpires   = 24 * time.Hour
-	MaxBodyLimit    = 32 << 20
 )
 
 func (c *Config) validate(p *problems) {
@@ -49,8 +49,8 @@ func (c *Config) validate(p *problems) {
 	c.validateHTTP(p)
 	c.validateSite(p)
 	for i, s := range c.TrustedProxies {
-		if _, err := ParseProxy(s); err != nil {
-			p.add(fmt.Sprintf("trusted_proxies[%d]", i), err.Error())
+		if _, err := guard.NewIPResolver([]string{s}); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), strings.TrimPrefix(err.Error(), "guard: "))
 		}
 	}
 	if c.RedisURL != "" {
@@ -61,12 +61,6 @@ func (c *Config) validate(p *problems) {
 		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
 			p.add("redis_url", "scheme must be redis://, rediss:// or unix://")
 		}
-	}
-	if !c.Limits.Global.IsZero() && c.Limits.Global.Count <= 0 {
-		p.add("limits.global", "must be positive")
-	}
-	if !c.Limits.CaptchaVerify.IsZero() && c.Limits.CaptchaVerify.Count <= 0 {
-		p.add("limits.captcha_verify", "must be positive")
 	}
 	if c.Limits.MemoryKeys < 0 {
 		p.add("limits.memory_keys", "must not be negative (0: the default)")
@@ -84,6 +78,9 @@ func (c *Config) validate(p *problems) {
 	}
 	for _, name := range c.FormNames() {
 		c.validateForm(p, name, c.Forms[name])
+	}
+	if len(p.errs) == 0 {
+		c.checkGuard(p)
 	}
 }
 
@@ -121,7 +118,7 @@ func (c *Config) validateSite(p *problems) {
 		p.add("site.origins", "at least one origin (scheme://host[:port]) is required")
 	}
 	for i, o := range c.Site.Origins {
-		n, err := NormalizeOrigin(o)
+		n, err := guard.NormaliseOrigin(o)
 		if err != nil {
 			p.add(fmt.Sprintf("site.origins[%d]", i), err.Error())
 			continue
@@ -135,7 +132,7 @@ func (c *Config) validateMail(p *problems) {
 	fromOK := false
 	if m.From == "" {
 		p.add("mail.from", "required: the header From address, on site.domain")
-	} else if dom, err := checkAddress(m.From); err != nil {
+	} else if dom, err := addressDomain(m.From); err != nil {
 		p.add("mail.from", err.Error())
 	} else if c.Site.Domain != "" && dom != strings.ToLower(c.Site.Domain) {
 		p.add("mail.from", fmt.Sprintf("must be on site.domain %s (DMARC alignment, RFC 7489 3.1)", c.Site.Domain))
@@ -144,13 +141,19 @@ func (c *Config) validateMail(p *problems) {
 	}
 	// An unset bounce is From: report it only when set on its own.
 	bounceSet := m.Bounce != m.From
-	if dom, err := checkAddress(m.Bounce); err != nil {
+	if dom, err := addressDomain(m.Bounce); err != nil {
 		if bounceSet {
 			p.add("mail.bounce", err.Error())
 		}
 	} else if c.Site.Domain != "" && (fromOK || bounceSet) && !sameOrgDomain(dom, c.Site.Domain) {
 		p.add("mail.bounce", fmt.Sprintf("must share site.domain's organisational domain (SPF alignment, RFC 7489 3.1.2); %s does not", dom))
 	}
+	c.validateDelivery(p)
+}
+
+// validateDelivery checks the transport, the outbox, retries and SMTP.
+func (c *Config) validateDelivery(p *problems) {
+	m := &c.Mail
 	switch m.Transport {
 	case TransportFile:
 	case TransportSMTP:
@@ -206,6 +209,11 @@ func (c *Config) validateMail(p *problems) {
 			p.add("mail.smtp.helo", err.Error())
 		}
 	}
+	c.validateDKIM(p)
+}
+
+func (c *Config) validateDKIM(p *problems) {
+	m := &c.Mail
 	for i, l := range strings.Split(m.DKIM.Selector, ".") {
 		if !labelRE.MatchString(l) {
 			p.add("mail.dkim.selector", fmt.Sprintf("label %d (%q) is not a lower-case DNS label", i+1, l))
@@ -265,110 +273,26 @@ func validateCaptcha(p *problems, path string, cc *Captcha) {
 	}
 }
 
+// validateForm checks what the guard does not know about: the form's
+// name, kind, captcha, template and form token. The guard checks the rest
+// (checkGuard).
 func (c *Config) validateForm(p *problems, name string, f *Form) {
 	path := "forms." + name
-	if !formNameRE.MatchString(name) {
+	switch {
+	case !formNameRE.MatchString(name):
 		p.add(path, "a form name is 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit")
 		return
-	}
-	if f == nil {
+	case f == nil:
 		p.add(path, "empty form: set at least kind and its recipients")
 		return
-	}
-	switch f.Kind {
-	case KindContact:
-		if len(f.To) == 0 && len(f.Choices) == 0 {
-			p.add(path+".to", "a contact form needs recipients: to or choices")
-		}
-		if f.MaxRecipients != 0 {
-			p.add(path+".max_recipients", "only applies to share forms")
-		}
-		if len(f.RecipientDomains)+len(f.DenyRecipientDomains) > 0 {
-			p.add(path+".recipient_domains", "only applies to share forms (a contact form's recipients come from this file)")
-		}
-	case KindShare:
-		if len(f.To) > 0 || len(f.Choices) > 0 {
-			p.add(path+".to", "a share form's recipients come from the visitor; use a contact form for fixed recipients")
-		}
-		if f.MaxRecipients < 1 || f.MaxRecipients > MaxShareRecipients {
-			p.add(path+".max_recipients", fmt.Sprintf("must be between 1 and %d", MaxShareRecipients))
-		}
-	default:
+	case f.Kind != KindContact && f.Kind != KindShare:
 		p.add(path+".kind", fmt.Sprintf("%q is not contact or share", f.Kind))
-	}
-	for i, a := range f.To {
-		if _, err := checkAddress(a); err != nil {
-			p.add(fmt.Sprintf("%s.to[%d]", path, i), err.Error())
-		}
-	}
-	for choice, list := range f.Choices {
-		cp := path + ".choices." + choice
-		if !fieldNameRE.MatchString(choice) {
-			p.add(cp, "a choice name is 1-64 characters of letters, digits, _, . and -")
-		}
-		if len(list) == 0 {
-			p.add(cp, "needs at least one address")
-		}
-		for i, a := range list {
-			if _, err := checkAddress(a); err != nil {
-				p.add(fmt.Sprintf("%s[%d]", cp, i), err.Error())
-			}
-		}
-	}
-	for key, list := range map[string][]string{"recipient_domains": f.RecipientDomains, "deny_recipient_domains": f.DenyRecipientDomains} {
-		for i, d := range list {
-			if err := checkDomain(d); err != nil {
-				p.add(fmt.Sprintf("%s.%s[%d]", path, key, i), err.Error())
-			}
-		}
-	}
-	seen := map[string]string{}
-	field := func(key, v string) {
-		if v == "" {
-			return
-		}
-		if !fieldNameRE.MatchString(v) {
-			p.add(path+"."+key, fmt.Sprintf("%q: a field name is 1-64 characters of letters, digits, _, . and -, not starting with _ (reserved)", v))
-			return
-		}
-		if other, dup := seen[v]; dup {
-			p.add(path+"."+key, fmt.Sprintf("%q is also used by %s", v, other))
-			return
-		}
-		seen[v] = key
-	}
-	fl := f.Fields
-	field("fields.name", or(fl.Name, "name"))
-	field("fields.email", or(fl.Email, "email"))
-	field("fields.subject", or(fl.Subject, "subject"))
-	field("fields.message", or(fl.Message, "message"))
-	if f.Kind == KindShare {
-		field("fields.to", or(fl.To, "to"))
-		field("fields.url", or(fl.URL, "url"))
-	} else if fl.To != "" || fl.URL != "" {
-		p.add(path+".fields", "to and url only apply to share forms")
-	}
-	field("choice_field", f.ChoiceField)
-	for i, x := range f.ExtraFields {
-		field(fmt.Sprintf("extra_fields[%d]", i), x)
-	}
-	for key, v := range map[string]int{"max_name": f.MaxName, "max_subject": f.MaxSubject, "max_message": f.MaxMessage} {
-		if v < 0 || v > 100_000 {
-			p.add(path+"."+key, "must be between 0 (default) and 100000")
-		}
-	}
-	if f.MaxBody < 0 || f.MaxBody > MaxBodyLimit {
-		p.add(path+".max_body", fmt.Sprintf("must be between 0 (default) and %d", MaxBodyLimit))
-	}
-	for key, u := range map[string]string{"success_url": f.SuccessURL, "error_url": f.ErrorURL} {
-		if u != "" && !c.SameSite(u) {
-			p.add(path+"."+key, "must be a path on this site (/thanks) or a URL on one of site.origins")
-		}
+		return
 	}
 	if f.Captcha != nil {
 		validateCaptcha(p, path+".captcha", f.Captcha)
 	}
-	if f.Template != nil && (f.Kind == KindContact || f.Kind == KindShare) {
+	if f.Template != nil {
 		if _, err := f.MailTemplate(); err != nil {
 			p.add(path+".template", err.Error())
 		}
@@ -382,8 +306,5 @@ func (c *Config) validateForm(p *problems, name string, f *Form) {
 		case t.MinFill >= t.MaxAge:
 			p.add(path+".form_token.min_fill", "must be below max_age")
 		}
-	}
-	if f.Kind == KindShare && c.FormCaptcha(name).Provider == ProviderNone && f.FormToken == nil && !f.AllowNoBotDefence {
-		p.add(path+".captcha", "a share form without a CAPTCHA is an open relay; set allow_no_bot_defence: true only behind other protection")
 	}
 }

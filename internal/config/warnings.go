@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -11,9 +12,9 @@ import (
 // `serve -check` prints them.
 func (c *Config) Warnings() []string {
 	var w []string
-	reserved := reservedDomain(c.Site.Domain)
+	reserved := ReservedDomain(c.Site.Domain)
 	for i, p := range c.TrustedProxies {
-		if pr, err := ParseProxy(p); err == nil && pr.Bits() < 8 {
+		if pr, err := netip.ParsePrefix(p); err == nil && pr.Bits() < 8 {
 			w = append(w, fmt.Sprintf("trusted_proxies[%d] %s trusts nearly every address: clients can then choose their own rate-limit key with X-Forwarded-For", i, p))
 		}
 	}
@@ -44,10 +45,11 @@ func (c *Config) Warnings() []string {
 	return w
 }
 
-// reservedDomain reports names that never have real DNS (RFC 2606, 6761),
-// such as the demo's example.test.
-func reservedDomain(d string) bool {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
+// ReservedDomain reports whether domain is a name reserved for tests and
+// documentation (RFC 2606, RFC 6761), such as the demo's example.test,
+// which never has real DNS records.
+func ReservedDomain(domain string) bool {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
 	for _, r := range []string{"test", "example", "invalid", "localhost", "example.com", "example.net", "example.org"} {
 		if d == r || strings.HasSuffix(d, "."+r) {
 			return true
@@ -55,7 +57,3 @@ func reservedDomain(d string) bool {
 	}
 	return false
 }
-
-// ReservedDomain reports whether domain is a name reserved for tests and
-// documentation (RFC 2606, RFC 6761), which never has real DNS records.
-func ReservedDomain(domain string) bool { return reservedDomain(domain) }

@@ -189,10 +189,10 @@ func TestCapacityKnobs(t *testing.T) {
 func TestPerNetworkLimit(t *testing.T) {
 	y := testConfig + "  net:\n    to: [support@example.test]\n    captcha: {provider: none}\n    limits: {per_ip: 5/h, per_network: 2/h}\n"
 	ts := newTestServer(t, y)
-	if got := GuardForms(ts.cfg, nil, nil)["net"].Limits.PerNetwork; got != (ratelimit.Limit{Count: 2, Period: time.Hour}) {
+	if got := ts.cfg.GuardConfig(nil).Forms["net"].Limits.PerNetwork; got != (ratelimit.Limit{Count: 2, Period: time.Hour}) {
 		t.Fatalf("guard form's PerNetwork = %v, want 2/h", got)
 	}
-	if got := GuardForms(ts.cfg, nil, nil)["hello"].Limits.PerNetwork; got != guard.DefaultPerNetwork {
+	if got := ts.cfg.GuardConfig(nil).Forms["hello"].Limits.PerNetwork; got != guard.DefaultPerNetwork {
 		t.Errorf("an unset per_network is %v, want guard.DefaultPerNetwork %v", got, guard.DefaultPerNetwork)
 	}
 	for i, step := range []struct {

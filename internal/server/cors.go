@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/formguard/formguard/internal/config"
+	"github.com/formguard/formguard/guard"
 )
 
 // CORSMaxAge is how long browsers may cache a preflight answer (seconds).
@@ -20,7 +20,7 @@ type cors struct {
 func newCORS(origins []string) (*cors, error) {
 	c := &cors{origins: make(map[string]bool, len(origins))}
 	for _, o := range origins {
-		n, err := config.NormalizeOrigin(o)
+		n, err := guard.NormaliseOrigin(o)
 		if err != nil {
 			return nil, fmt.Errorf("server: Origins: %v", err)
 		}

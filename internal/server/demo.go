@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+
+	"github.com/formguard/formguard/guard/captcha"
+	"github.com/formguard/formguard/internal/config"
 )
 
 //go:embed web
@@ -70,4 +73,34 @@ func (d *Demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(page.Bytes())
+}
+
+// DemoFor describes the config's forms for the demo page; tokens issue
+// the form tokens of forms that need one (nil: none do).
+func DemoFor(cfg *config.Config, tokens map[string]*captcha.FormToken) (*Demo, error) {
+	d := Demo{SiteName: cfg.Site.Name, Domain: cfg.Site.Domain, Issue: func(form string) (string, error) {
+		t, ok := tokens[form]
+		if !ok {
+			return "", fmt.Errorf("server: form %s has no form token", form)
+		}
+		return t.Issue(form)
+	}}
+	if len(cfg.Site.Origins) > 0 {
+		d.Origin = cfg.Site.Origins[0]
+	}
+	for _, name := range cfg.FormNames() {
+		f := cfg.Forms[name]
+		cc := cfg.FormCaptcha(name)
+		df := DemoForm{Name: name, Kind: f.Kind, Captcha: cc.Provider, SiteKey: cc.SiteKey,
+			ChoiceField: f.ChoiceField, MaxRecipients: f.MaxRecipients, Token: tokens[name] != nil}
+		for c := range f.Choices {
+			df.Choices = append(df.Choices, c)
+		}
+		sort.Strings(df.Choices)
+		d.Forms = append(d.Forms, df)
+		if d.CurlForm == "" && cc.Provider == config.ProviderNone && f.FormToken == nil && len(f.Choices) == 0 && f.Kind == config.KindContact {
+			d.CurlForm = name
+		}
+	}
+	return NewDemo(d)
 }

@@ -69,7 +69,7 @@ func (s *Service) serve(ctx context.Context, servers []*http.Server, listeners [
 		errs = append(errs, err)
 		pending--
 	case <-ctx.Done():
-		s.log.Info("shutting down", "grace", s.cfg.HTTP.ShutdownTimeout.String())
+		s.log.Info("shutting down", "grace_ms", s.cfg.HTTP.ShutdownTimeout.Milliseconds())
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
@@ -132,17 +132,8 @@ func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.bg.Wait()
 		var errs []error
-		if s.mailer != nil {
-			errs = append(errs, s.mailer.Close())
-		}
-		if s.guard != nil {
-			errs = append(errs, s.guard.Close())
-		}
-		if s.store != nil {
-			errs = append(errs, s.store.Close())
-		}
-		if s.redis != nil {
-			errs = append(errs, s.redis.Close())
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			errs = append(errs, s.closers[i]())
 		}
 		s.closeErr = errors.Join(errs...)
 	})

@@ -92,7 +92,7 @@ func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServe
 	}
 	t.Cleanup(func() { ob.Close() })
 	clock := &fakeClock{t: time.Now()}
-	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: []byte("test master secret"), Replay: captcha.NewMemoryReplay(0, clock.Now), Now: clock.Now})
+	caps, err := cfg.Captchas(config.CaptchaDeps{Master: []byte("test master secret"), Replay: captcha.NewMemoryReplay(0, clock.Now), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,8 @@ func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServe
 		s, err := ob.Stats(ctx, time.Now())
 		return OutboxStats{Depth: s.Depth, Dead: s.Dead, OldestAge: s.OldestAge}, err
 	}, GuardStats: func() guard.Stats { return g.Stats() }})
-	gc := GuardConfig(cfg, caps, m)
+	gc := cfg.GuardConfig(caps)
+	gc.ErrorHandler, gc.SuccessHandler = m.GuardHandlers()
 	gc.Logger, gc.Now = log, clock.Now
 	g, err = guard.New(gc)
 	if err != nil {

@@ -66,6 +66,7 @@ type Service struct {
 	redis   *redis.Client
 	metrics *Metrics
 	signer  crypto.Signer
+	closers []func() error // in the order opened; Close runs them backwards
 
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -76,7 +77,7 @@ type Service struct {
 // directory, generates the DKIM key when the config asks for it, connects
 // to Redis when redis_url is set, and opens the outbox. Close releases it
 // all; Run serves it.
-func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, err error) {
+func Open(ctx context.Context, cfg *config.Config, opt Options) (*Service, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -84,72 +85,155 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		opt.Now = time.Now
 	}
 	s := &Service{cfg: cfg, opt: opt, log: opt.Logger}
-	var closers []func() error
-	defer func() {
-		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				_ = closers[i]()
-			}
-		}
-	}()
+	if err := s.open(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
 
+// open runs the steps of Open, each adding what it must close.
+func (s *Service) open(ctx context.Context) error {
+	master, err := s.keys()
+	if err != nil {
+		return err
+	}
+	s.metrics = s.newMetrics()
+	queue, closeLimits, err := s.openLimits(ctx)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, closeLimits)
+	closeMailer, err := s.openMailer(queue)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, closeMailer)
+	caps, closeGuard, err := s.openGuard(master)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, closeGuard)
+	return s.openHandler(caps)
+}
+
+// keys loads (or makes) the DKIM key and returns the master secret the
+// service derives its other keys from: key_secret, else the DKIM key,
+// which every instance sharing a Redis has, so all hash client keys alike.
+func (s *Service) keys() (master []byte, err error) {
 	if s.signer, err = s.dkimKey(); err != nil {
 		return nil, err
 	}
-	master := []byte(cfg.KeySecret.Reveal())
-	if len(master) == 0 {
-		// Every instance sharing a Redis must hash client keys alike, and
-		// every instance has the DKIM key: derive from it.
-		if master, err = os.ReadFile(cfg.Mail.DKIM.KeyFile); err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
+	if master = []byte(s.cfg.KeySecret.Reveal()); len(master) > 0 {
+		return master, nil
 	}
+	if master, err = os.ReadFile(s.cfg.Mail.DKIM.KeyFile); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return master, nil
+}
 
-	var queue outbox.Queue
-	if cfg.RedisURL != "" {
-		rp, err := openRedis(ctx, cfg, opt, s.log)
+// openLimits opens the rate-limit store and the single-use token cache, in
+// Redis with redis_url, else in memory. It returns the Redis outbox when
+// mail.outbox is redis (nil otherwise).
+func (s *Service) openLimits(ctx context.Context) (outbox.Queue, func() error, error) {
+	if s.cfg.RedisURL != "" {
+		rp, err := openRedis(ctx, s.cfg, s.opt, s.log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		s.redis, s.store, s.replay, queue = rp.client, rp.store, rp.replay, rp.queue
-		closers = append(closers, s.redis.Close, s.store.Close)
-	} else {
-		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.Limits.MemoryKeys, Now: opt.Now})
-		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
-		s.store = m
-		closers = append(closers, m.Close)
-		s.replay = captcha.NewMemoryReplay(cfg.Limits.ReplayEntries, opt.Now)
+		s.redis, s.store, s.replay = rp.client, rp.store, rp.replay
+		return rp.queue, func() error { return errors.Join(s.store.Close(), s.redis.Close()) }, nil
 	}
-	if queue == nil { // mail.outbox: dir
-		dq, err := outbox.NewDir(outbox.DirConfig{Path: cfg.Mail.OutboxDir, Now: opt.Now})
-		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
-		queue = dq
-	}
-	queueOwned := true
-	closers = append(closers, func() error {
-		if queueOwned {
-			return queue.Close()
-		}
-		return nil
-	})
-
-	transport, err := s.transport()
+	m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: s.cfg.Limits.MemoryKeys, Now: s.opt.Now})
 	if err != nil {
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
+	s.store = m
+	s.replay = captcha.NewMemoryReplay(s.cfg.Limits.ReplayEntries, s.opt.Now)
+	return nil, m.Close, nil
+}
+
+// openMailer opens the outbox (queue, or the directory when nil) and the
+// transport and starts nothing yet. It owns queue from the call on.
+func (s *Service) openMailer(queue outbox.Queue) (close func() error, err error) {
+	var transport mailer.Transport
+	defer func() {
+		if err != nil && queue != nil {
+			_ = queue.Close()
+		}
+		if err != nil && transport != nil {
+			_ = transport.Close()
+		}
+	}()
+	if queue == nil {
+		dir, err := outbox.NewDir(outbox.DirConfig{Path: s.cfg.Mail.OutboxDir, Now: s.opt.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		queue = dir
+	}
+	if transport, err = s.transport(); err != nil {
 		return nil, err
 	}
-	mailerOwned := false
-	closers = append(closers, func() error {
-		if !mailerOwned {
-			return transport.Close()
+	templates := map[string]mailer.Template{}
+	for _, name := range s.cfg.FormNames() {
+		if f := s.cfg.Forms[name]; f.Template != nil {
+			if templates[name], err = f.MailTemplate(); err != nil {
+				return nil, fmt.Errorf("server: forms.%s.template: %w", name, err)
+			}
 		}
-		return nil
+	}
+	m := s.cfg.Mail
+	s.mailer, err = mailer.New(mailer.Config{
+		Templates: templates, Domain: s.cfg.Site.Domain, SiteName: s.cfg.Site.Name,
+		From: m.From, Bounce: m.Bounce, DKIM: mailer.DKIM{Selector: m.DKIM.Selector, Signer: s.signer},
+		Transport: transport, Outbox: queue, Workers: m.Workers,
+		Retry: mailer.Retry{BaseDelay: m.Retry.BaseDelay, MaxDelay: m.Retry.MaxDelay, MaxAge: m.Retry.MaxAge},
+		Now:   s.opt.Now, Logger: s.log,
+		OnDelivery: func(ev mailer.DeliveryEvent) {
+			s.metrics.Attempt(string(ev.Outcome), ev.Duration)
+		},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return s.mailer.Close, nil
+}
 
-	s.metrics = NewMetrics(MetricsConfig{
+// escalation is the guard's Escalate for the proof-of-work verifiers,
+// which are built before the guard whose refusals raise their difficulty.
+type escalation struct{ guard *guard.Guard }
+
+func (e *escalation) factor(clientKey string) int64 {
+	if e.guard == nil {
+		return 1
+	}
+	return e.guard.Escalate(clientKey)
+}
+
+// openGuard builds every form's verifiers and the guard.
+func (s *Service) openGuard(master []byte) (*config.Captchas, func() error, error) {
+	esc := &escalation{}
+	caps, err := s.cfg.Captchas(config.CaptchaDeps{
+		Master: config.DeriveKey(master, "captcha"), Replay: s.replay, Now: s.opt.Now, Escalate: esc.factor,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	gc := s.cfg.GuardConfig(caps)
+	gc.Store, gc.KeySecret, gc.Now, gc.Logger = s.store, config.DeriveKey(master, "client keys"), s.opt.Now, s.log
+	gc.ErrorHandler, gc.SuccessHandler = s.metrics.GuardHandlers()
+	if s.guard, err = guard.New(gc); err != nil {
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
+	esc.guard = s.guard
+	return caps, s.guard.Close, nil
+}
+
+// newMetrics counts into the parts built after it, once they exist.
+func (s *Service) newMetrics() *Metrics {
+	return NewMetrics(MetricsConfig{
 		Outbox: func(ctx context.Context) (OutboxStats, error) {
 			if s.mailer == nil {
 				return OutboxStats{}, errors.New("server: mailer not started")
@@ -161,7 +245,6 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 			d, ok := s.store.(interface{ Degraded() bool })
 			return ok && d.Degraded()
 		},
-		// The guard is built after the metrics it counts into.
 		GuardStats: func() guard.Stats {
 			if s.guard == nil {
 				return guard.Stats{}
@@ -170,72 +253,21 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		},
 		StoreStats: func() StoreStats { return storeStats(s.store, s.replay) },
 	})
+}
 
-	templates := map[string]mailer.Template{}
-	for _, name := range cfg.FormNames() {
-		if f := cfg.Forms[name]; f.Template != nil {
-			if templates[name], err = f.MailTemplate(); err != nil {
-				return nil, fmt.Errorf("server: forms.%s.template: %w", name, err)
-			}
-		}
-	}
-	s.mailer, err = mailer.New(mailer.Config{
-		Templates: templates,
-		Domain:    cfg.Site.Domain,
-		SiteName:  cfg.Site.Name,
-		From:      cfg.Mail.From,
-		Bounce:    cfg.Mail.Bounce,
-		DKIM:      mailer.DKIM{Selector: cfg.Mail.DKIM.Selector, Signer: s.signer},
-		Transport: transport,
-		Outbox:    queue,
-		Workers:   cfg.Mail.Workers,
-		Retry: mailer.Retry{
-			BaseDelay: cfg.Mail.Retry.BaseDelay,
-			MaxDelay:  cfg.Mail.Retry.MaxDelay,
-			MaxAge:    cfg.Mail.Retry.MaxAge,
-		},
-		Now:    opt.Now,
-		Logger: s.log,
-		OnDelivery: func(ev mailer.DeliveryEvent) {
-			s.metrics.Attempt(string(ev.Outcome), ev.Duration)
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	queueOwned, mailerOwned = false, true
-	closers = append(closers, s.mailer.Close)
-
-	caps, err := BuildCaptchas(cfg, CaptchaDeps{Master: DeriveKey(master, "captcha"), Replay: s.replay, Now: opt.Now,
-		// Harder puzzles for clients the guard refused lately; the guard is
-		// built after the verifiers it uses, hence the indirection.
-		Escalate: func(clientKey string) int64 {
-			if s.guard == nil {
-				return 1
-			}
-			return s.guard.Escalate(clientKey)
-		}})
-	if err != nil {
-		return nil, err
-	}
-	gc := GuardConfig(cfg, caps, s.metrics)
-	gc.Store = s.store
-	gc.KeySecret = DeriveKey(master, "client keys")
-	gc.Now = opt.Now
-	gc.Logger = s.log
-	s.guard, err = guard.New(gc)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	closers = append(closers, s.guard.Close)
-
+// openHandler builds the HTTP handler: the forms, their challenge and
+// token endpoints, readiness checks and, with demo: true, the demo page.
+func (s *Service) openHandler(caps *config.Captchas) (err error) {
+	cfg := s.cfg
 	challenges := map[string]http.Handler{}
 	for name, p := range caps.PoW {
 		challenges[name] = p.ChallengeHandler(name, s.guard.ChallengeKey)
 	}
-	demo, err := DemoFor(cfg, caps.Tokens)
-	if err != nil {
-		return nil, fmt.Errorf("server: demo page: %w", err)
+	var demo *Demo
+	if cfg.Demo {
+		if demo, err = DemoFor(cfg, caps.Tokens); err != nil {
+			return err
+		}
 	}
 	ready := map[string]func(context.Context) error{}
 	if s.redis != nil {
@@ -256,24 +288,15 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (svc *Service, e
 		ready["outbox"] = DirWritable(cfg.Mail.OutboxDir)
 	}
 	s.handler, err = New(Config{
-		Guard:      s.guard,
-		Forms:      cfg.FormNames(),
-		Deliver:    s.mailer.Deliver,
-		Challenges: challenges,
-		Tokens:     tokenIssuers(caps.Tokens),
-		Assets:     widget.Handler(),
-		Origins:    cfg.Site.Origins,
-		Ready:      ready,
-		Metrics:    s.metrics,
+		Guard: s.guard, Forms: cfg.FormNames(), Deliver: s.mailer.Deliver,
+		Challenges: challenges, Tokens: tokenIssuers(caps.Tokens), Assets: widget.Handler(),
+		Origins: cfg.Site.Origins, Ready: ready, Metrics: s.metrics,
 		// /readyz and /metrics only on admin_listen when it is set.
 		SeparateAdmin: cfg.AdminListen != "",
 		Demo:          demo,
 		Logger:        s.log,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return err
 }
 
 // dkimKey loads the DKIM key, first generating it when the config says so

@@ -382,3 +382,23 @@ func parseConfig(t *testing.T, y string) *config.Config {
 	}
 	return cfg
 }
+
+// TestOpenFailsCleanly: a part that cannot be opened is an error from
+// Open, with everything opened before it closed again, never a panic.
+func TestOpenFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "outbox")
+	if err := os.WriteFile(notDir, []byte("a file, not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseConfig(t, strings.Replace(strings.ReplaceAll(serviceConfig, "DATA", dir),
+		"dkim: {generate: true}", "dkim: {generate: true}\n  outbox_dir: "+notDir, 1))
+	svc, err := Open(context.Background(), cfg, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), SkipDoctor: true})
+	if err == nil {
+		svc.Close()
+		t.Fatal("Open accepted an outbox directory that is a file")
+	}
+	if !strings.Contains(err.Error(), "outbox") {
+		t.Errorf("error %q does not name the outbox", err)
+	}
+}
