@@ -12,7 +12,7 @@ import (
 
 // powMint mints a challenge for form as if issued at issued, with the
 // proof-of-work key the service derives from FORMGUARD_CAPTCHA_SECRET
-// (server.DeriveKey(secret, "pow")). Stale challenges minted this way are
+// (config.DeriveKey(secret, "pow")). Stale challenges minted this way are
 // refused; a fresh control minted the same way must be accepted, which
 // proves the stale ones are refused for being stale, not for a wrong key.
 func (e *Env) powMint(form string, issued time.Time) (captcha.Challenge, error) {

@@ -94,7 +94,7 @@ func backdate(tok string) (string, bool) {
 }
 
 // formTokenKey is the key the service signs form tokens with:
-// server.DeriveKey(server.DeriveKey(key_secret, "captcha"), "form token")
+// config.DeriveKey(config.DeriveKey(key_secret, "captcha"), "form token")
 // (internal/server: service.go derives the captcha master from the
 // config's key_secret, build.go the form-token key from that). It is not
 // derived from FORMGUARD_CAPTCHA_SECRET; the harness sets key_secret

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// deriveKey mirrors internal/server.DeriveKey (HMAC-SHA256 as a PRF keyed
+// deriveKey mirrors internal/config.DeriveKey (HMAC-SHA256 as a PRF keyed
 // by the master secret). It is restated here, not imported, so that the
 // harness's stale-challenge control fails loudly if the service ever
 // derives its keys differently.

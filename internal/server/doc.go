@@ -1,6 +1,6 @@
 // Package server is the formguard service's HTTP side: it wires a
 // guard.Guard in front of the mailer's durable outbox and serves the
-// routes of DESIGN.md's service contract.
+// routes listed below (docs/configuration.md, "HTTP answers").
 //
 // Routes:
 //
