@@ -46,3 +46,26 @@ func (g *Guard) verify(ctx context.Context, v captcha.Verifier, req captcha.Requ
 	}
 	return ErrCaptchaInvalid.with(err)
 }
+
+// defend runs the form's token and CAPTCHA verifiers (step 9) on a post
+// whose client passed its own limits; a failure no browser causes is an
+// offence.
+func (g *Guard) defend(ctx context.Context, p *policy, vals *fieldSet, creq captcha.Request) *Error {
+	if p.form.Token != nil {
+		creq.Token = vals.first(p.tokenF)
+		if e := g.verify(ctx, p.form.Token, creq, true); e != nil {
+			g.penalize(ctx, creq.ClientKey)
+			return e
+		}
+	}
+	if p.form.Captcha != nil {
+		creq.Token = vals.first(p.captchaF)
+		if e := g.verify(ctx, p.form.Captcha, creq, false); e != nil {
+			if e.Code != ErrCaptchaUnavailable.Code && e.Code != ErrCaptchaMissing.Code {
+				g.penalize(ctx, creq.ClientKey)
+			}
+			return e
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -42,6 +43,7 @@ type Guard struct {
 	esc       escalation
 
 	clientKeys clientKeyCache
+	passed     passMemo
 	netKeys    clientKeyCache // networkKey's cache
 	logs       logSampler
 	stats      counters
@@ -79,6 +81,7 @@ func New(cfg Config) (*Guard, error) {
 		global:    orLimit(cfg.Global, DefaultGlobal),
 	}
 	g.rules.New = func() any { return new([8]ratelimit.Rule) }
+	g.passed.seed = maphash.MakeSeed()
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -289,7 +292,8 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 		return nil, "", ErrMethod.withText("method ", truncate(r.Method, 16), "")
 	}
 	maxBody := p.maxBody
-	kind, params, err := mediaType(r.Header.Get("Content-Type"))
+	ctype := r.Header.Get("Content-Type")
+	kind, params, err := mediaType(ctype)
 	if err != nil {
 		return nil, "", ErrContentType.with(err)
 	}
@@ -311,61 +315,32 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	if e != nil {
 		return nil, clientKey, e
 	}
+	admitted, e := g.limitKnown(r.Context(), w, p, ctype, body, ip, clientKey)
+	if e != nil {
+		return nil, clientKey, e
+	}
 	if err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles); err != nil {
 		if errors.Is(err, errFilePart) {
 			return nil, clientKey, ErrFilesNotAllowed.with(err)
 		}
 		return nil, clientKey, ErrMalformed.with(err)
 	}
-	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
-		g.penalize(r.Context(), clientKey)
-		e := ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
-		e.decoy = g.decoy(form, vals)
-		return e.decoy, clientKey, e
-	}
-	sub, e := g.fields(p, vals)
+	sub, e := g.local(r.Context(), p, vals, clientKey)
 	if e != nil {
-		if e.Code == ErrHeaderInjection.Code || e.Code == ErrForbiddenField.Code {
-			g.penalize(r.Context(), clientKey)
-		}
-		return nil, clientKey, e
-	}
-	if next := vals.first(DefaultRedirectFieldKey); next != "" {
-		if _, err := g.sameSite(next); err != nil {
-			return nil, clientKey, ErrOffsiteRedirect.with(err)
-		}
-		sub.Next = next
+		return sub, clientKey, e
 	}
 	sub.ClientIP, sub.ClientKey = ip, clientKey
-	// A missing token is refused locally, before it costs the client any
-	// of its budget; then the client's own limits and bans, before
-	// anything that spends what other visitors share (see limitClient).
-	if e := missingDefence(p, vals); e != nil {
-		if e.Code == ErrTokenInvalid.Code {
-			g.penalize(r.Context(), clientKey)
+	// Then the client's own limits and bans, before anything that spends
+	// what other visitors share (see limitClient).
+	if !admitted {
+		if e := g.limitClient(r.Context(), w, p, sub); e != nil {
+			g.passed.add(p.name, ctype, body)
+			return nil, clientKey, e
 		}
-		return nil, clientKey, e
-	}
-	if e := g.limitClient(r.Context(), w, p, sub); e != nil {
-		return nil, clientKey, e
 	}
 	now := g.now()
-	creq := captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}
-	if p.form.Token != nil {
-		creq.Token = vals.first(p.tokenF)
-		if e := g.verify(r.Context(), p.form.Token, creq, true); e != nil {
-			g.penalize(r.Context(), clientKey)
-			return nil, clientKey, e
-		}
-	}
-	if p.form.Captcha != nil {
-		creq.Token = vals.first(p.captchaF)
-		if e := g.verify(r.Context(), p.form.Captcha, creq, false); e != nil {
-			if e.Code != ErrCaptchaUnavailable.Code && e.Code != ErrCaptchaMissing.Code {
-				g.penalize(r.Context(), clientKey)
-			}
-			return nil, clientKey, e
-		}
+	if e := g.defend(r.Context(), p, vals, captcha.Request{Form: form, RemoteIP: ip, ClientKey: clientKey, Now: now}); e != nil {
+		return nil, clientKey, e
 	}
 	if e := g.limitShared(r.Context(), w, p, sub); e != nil {
 		return nil, clientKey, e
@@ -373,6 +348,40 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	sub.ID = newID()
 	sub.Received = now
 	return sub, clientKey, nil
+}
+
+// local runs steps 4 to 7 on a parsed post (see the package
+// documentation), reporting what no browser sends as an offence. A
+// honeypot hit returns its decoy with ErrHoneypot.
+func (g *Guard) local(ctx context.Context, p *policy, vals *fieldSet, clientKey string) (*Submission, *Error) {
+	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
+		g.penalize(ctx, clientKey)
+		e := ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
+		e.decoy = g.decoy(p.name, vals)
+		return e.decoy, e
+	}
+	sub, e := g.fields(p, vals)
+	if e != nil {
+		if e.Code == ErrHeaderInjection.Code || e.Code == ErrForbiddenField.Code {
+			g.penalize(ctx, clientKey)
+		}
+		return nil, e
+	}
+	if next := vals.first(DefaultRedirectFieldKey); next != "" {
+		if _, err := g.sameSite(next); err != nil {
+			return nil, ErrOffsiteRedirect.with(err)
+		}
+		sub.Next = next
+	}
+	// A missing token is refused here, before it costs the client any of
+	// its budget.
+	if e := missingDefence(p, vals); e != nil {
+		if e.Code == ErrTokenInvalid.Code {
+			g.penalize(ctx, clientKey)
+		}
+		return nil, e
+	}
+	return sub, nil
 }
 
 // ErrBadClient answers requests whose client address cannot be trusted.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/formguard/formguard/guard/ratelimit"
 )
 
@@ -22,8 +20,8 @@ const (
 	// everyone else keep the rest.
 	penaltyWorkers = 2
 	// maxPenaltyBatch is how many offences one round trip records: one
-	// pipeline of script runs, one per distinct key. About 30 µs of Redis
-	// time each, so a batch holds Redis for about a millisecond.
+	// script run for all their keys, so a batch holds Redis for well under
+	// a millisecond.
 	maxPenaltyBatch = 32
 	// penaltyTimeoutFactor stretches Timeout for a batch: no request waits
 	// for it (an Allow waits at most Timeout, see awaitOffences), and a
@@ -42,9 +40,8 @@ var ErrOffenceDropped = errors.New("redisstore: offence dropped, too many in fli
 // client's pooled connections, timed out and, taken for a Redis outage,
 // failed every visitor's decision with 503 limiter_unavailable. So an
 // offence is queued, and penaltyWorkers goroutines record the queue in
-// batches, one pipeline per batch with the offences of one key coalesced
-// into one script run (n offences at one instant, as penalize.go's
-// coalescing does). A recording that fails or times out is counted by the
+// batches, one script run per batch with the offences of one key coalesced
+// (n offences at one instant, as penalize.go's coalescing does). A recording that fails or times out is counted by the
 // caller's done and never marks the store down; a full queue drops the
 // offence at once instead of holding the offending request.
 //
@@ -173,7 +170,7 @@ func (s *Store) recordBatch(batch []offence) {
 }
 
 // penalizeBatch records counts[i] offences against keys[i] for each i in
-// one pipeline, and returns the bans in force after each offence. While
+// one script run, and returns the bans in force after each offence. While
 // the store is degraded it does not try Redis; a key whose run fails is
 // recorded locally under FailoverMemory. It never changes the store's
 // up or down state: only decisions do.
@@ -188,22 +185,29 @@ func (s *Store) penalizeBatch(keys []string, counts []int) ([][]time.Duration, [
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), penaltyTimeoutFactor*s.timeout)
 	defer cancel()
-	sent := s.clock()
-	pipe := s.c.Pipeline()
-	cmds := make([]*redis.Cmd, len(keys))
+	// One script run records every key: every key of the store shares
+	// its hash tag, so this is one slot under Redis Cluster too.
+	rkeys := make([]string, 0, 2*len(keys))
+	args := append(make([]any, 0, len(s.banArgs)+len(keys)), s.banArgs...)
 	for i, k := range keys {
 		record, until := s.banKeys(k)
-		cmds[i] = pipe.EvalSha(ctx, s.penalize.sha, []string{record, until}, s.penaltyArgs(counts[i])...)
+		rkeys = append(rkeys, record, until)
+		args = append(args, counts[i])
 	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
-	for i, cmd := range cmds {
-		v, err := cmd.Result()
-		record, until := s.banKeys(keys[i])
-		if isNoScript(err) { // Redis restarted: EVAL loads the script again
-			v, err = s.penalize.run(ctx, s.c, []string{record, until}, s.penaltyArgs(counts[i])...)
-		}
+	sent := s.clock()
+	// Sent as a pipeline of one, which tests tell from decisions to hold
+	// it in flight.
+	pipe := s.c.Pipeline()
+	cmd := pipe.EvalSha(ctx, s.penalize.sha, rkeys, args...)
+	_, _ = pipe.Exec(ctx) // the command carries its error
+	v, runErr := cmd.Result()
+	if isNoScript(runErr) { // Redis restarted: EVAL loads the script again
+		v, runErr = s.penalize.run(ctx, s.c, rkeys, args...)
+	}
+	for i := range keys {
+		err := runErr
 		if err == nil {
-			bans[i], err = s.penaltyReply(v, counts[i], until, sent)
+			bans[i], err = s.penaltyReply(keyReply(v, i), counts[i], rkeys[2*i+1], sent)
 		}
 		if err != nil && !errors.Is(err, ErrBadReply) {
 			bans[i], err = s.penalizeLocal(keys[i], counts[i], err)

@@ -377,3 +377,60 @@ func TestPenalizeAsyncCloseDrains(t *testing.T) {
 		t.Fatalf("11th offence of ka: ban %s, %v; want a ban (the 10 async ones were not all recorded)", ban, err)
 	}
 }
+
+// TestPenaltyBatchOfManyKeys: offences of several keys recorded in one
+// script run give each key what the memory store gives the same offences
+// one after another: each caller's ban, and the ban each key is left with.
+func TestPenaltyBatchOfManyKeys(t *testing.T) {
+	r := testutil.StartRedis(t)
+	c := newClient(t, r)
+	h := &heldPipelines{release: make(chan struct{})}
+	c.AddHook(h)
+	policy := ratelimit.BanPolicy{Threshold: 3, Window: 10 * time.Minute, Base: time.Minute, Max: 8 * time.Minute}
+	s := newStore(t, Config{Client: c, Ban: policy, Timeout: 10 * time.Second})
+	mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Ban: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	ctx := context.Background()
+	counts := map[string]int{"one": 1, "three": 3, "seven": 7, "two": 2}
+	type result struct {
+		key string
+		ban time.Duration
+	}
+	results := make(chan result, 16)
+	for k, n := range counts {
+		for range n {
+			s.PenalizeAsync(ctx, k, func(ban time.Duration, err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				results <- result{k, ban}
+			})
+		}
+	}
+	close(h.release)
+	got := map[string][]time.Duration{}
+	for range 13 {
+		r := <-results
+		got[r.key] = append(got[r.key], r.ban)
+	}
+	for k, n := range counts {
+		for i := range n {
+			want, err := mem.Penalize(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Redis's bans run from its clock, a moment later: equal to a
+			// second.
+			if d := got[k][i] - want; d < -time.Second || d > time.Second || (want == 0) != (got[k][i] == 0) {
+				t.Errorf("key %s offence %d: ban %s, memory store says %s", k, i+1, got[k][i], want)
+			}
+		}
+		d, err := s.Allow(ctx, []ratelimit.Rule{{Tier: ratelimit.TierIP, Key: k, Limit: lim("5/h")}})
+		if err != nil || d.Banned != (n >= policy.Threshold) {
+			t.Errorf("key %s after %d offences: %+v %v", k, n, d, err)
+		}
+	}
+}

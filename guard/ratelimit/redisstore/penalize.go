@@ -126,16 +126,20 @@ func (s *Store) sendPenalties(ctx context.Context, key string, line *penaltyLine
 func (s *Store) runPenalize(ctx context.Context, key string, n int) ([]time.Duration, error) {
 	record, until := s.banKeys(key)
 	sent := s.clock()
-	v, err := s.penalize.run(ctx, s.c, []string{record, until}, s.penaltyArgs(n)...)
+	v, err := s.penalize.run(ctx, s.c, []string{record, until}, append(s.banArgs[:len(s.banArgs):len(s.banArgs)], n)...)
 	if err != nil {
 		return nil, err
 	}
-	return s.penaltyReply(v, n, until, sent)
+	return s.penaltyReply(keyReply(v, 0), n, until, sent)
 }
 
-// penaltyArgs are penalizeSrc's arguments for n offences.
-func (s *Store) penaltyArgs(n int) []any {
-	return append(s.banArgs[:len(s.banArgs):len(s.banArgs)], n)
+// keyReply is the i-th key's part of penalizeSrc's reply, or v itself
+// when v is not the list of them (which penaltyReply then refuses).
+func keyReply(v any, i int) any {
+	if rep, ok := v.([]any); ok && i < len(rep) {
+		return rep[i]
+	}
+	return v
 }
 
 // penaltyReply decodes penalizeSrc's reply for n offences against the key

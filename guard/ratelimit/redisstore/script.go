@@ -143,56 +143,62 @@ end
 return reply
 `
 
-// penalizeSrc records n offences against a ban key, one after another at
-// one instant, and returns the ban in force after each (µs, 0 when none).
-// It mirrors ratelimit's in-memory ban logic; n > 1 is what n calls at
-// the same instant would do, in one round trip (concurrent Penalize calls
-// for one key are coalesced, see penalize.go).
+// penalizeSrc records offences against ban keys, each key's n one after
+// another at one instant, and returns for each key the ban in force after
+// each of its offences (µs, 0 when none). It mirrors ratelimit's in-memory
+// ban logic; n > 1 is what n calls at the same instant would do, in one
+// round trip (concurrent Penalize calls for one key are coalesced, see
+// penalize.go), and several keys in one run are what one run per key at
+// that instant would do (PenalizeAsync's batches, see async.go).
 //
-// KEYS[1]  ban record, a hash: c offences in window, w window start,
+// KEYS     pairs, one per key:
 //
-//	l escalation level, u end of the current (or last) ban
-//
-// KEYS[2]  ban-until key: u as a plain value that exists only while the
-//
+//	ban record, a hash: c offences in window, w window start,
+//	l escalation level, u end of the current (or last) ban;
+//	ban-until key: u as a plain value that exists only while the
 //	ban is in force, so allowSrc reads it in the same MGET as the buckets
 //
-// ARGV     Threshold, Window µs, Base µs, Max µs, n
+// ARGV     Threshold, Window µs, Base µs, Max µs, then each pair's n
 const penalizeSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local thr, win, base, mx = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = tonumber(ARGV[5]) or 1
-local v = redis.call('HMGET', KEYS[1], 'c', 'w', 'l', 'u')
-local c, w, l, u = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+local res = {}
+for j = 1, #KEYS / 2 do
+  local rec, ukey = KEYS[2 * j - 1], KEYS[2 * j]
+  local n = tonumber(ARGV[4 + j]) or 1
+  local v = redis.call('HMGET', rec, 'c', 'w', 'l', 'u')
+  local c, w, l, u = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
 
-local out = {}
-for k = 1, n do
-  if c > 0 and now - w >= win then c = 0 end
-  if c == 0 then w = now end
-  c = c + 1
-  if l > 0 and now >= u + mx then l = 0 end
-  if c >= thr then
-    l = l + 1
-    c = 0
-    local d = base
-    local i = 1
-    while i < l and d < mx do
-      d = d * 2
-      i = i + 1
+  local out = {}
+  for k = 1, n do
+    if c > 0 and now - w >= win then c = 0 end
+    if c == 0 then w = now end
+    c = c + 1
+    if l > 0 and now >= u + mx then l = 0 end
+    if c >= thr then
+      l = l + 1
+      c = 0
+      local d = base
+      local i = 1
+      while i < l and d < mx do
+        d = d * 2
+        i = i + 1
+      end
+      if d > mx then d = mx end
+      if now + d > u then u = now + d end
     end
-    if d > mx then d = mx end
-    if now + d > u then u = now + d end
+    if u > now then out[k] = u - now else out[k] = 0 end
   end
-  if u > now then out[k] = u - now else out[k] = 0 end
-end
 
-local keep = u + mx
-if w + win > keep then keep = w + win end
-redis.call('HSET', KEYS[1], 'c', c, 'w', string.format('%.17g', w), 'l', l, 'u', string.format('%.17g', u))
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((keep - now) / 1000)))
-if u > now then
-  redis.call('SET', KEYS[2], string.format('%.17g', u), 'PX', math.max(1, math.ceil((u - now) / 1000)))
+  local keep = u + mx
+  if w + win > keep then keep = w + win end
+  redis.call('HSET', rec, 'c', c, 'w', string.format('%.17g', w), 'l', l, 'u', string.format('%.17g', u))
+  redis.call('PEXPIRE', rec, math.max(1, math.ceil((keep - now) / 1000)))
+  if u > now then
+    redis.call('SET', ukey, string.format('%.17g', u), 'PX', math.max(1, math.ceil((u - now) / 1000)))
+  end
+  res[j] = out
 end
-return out
+return res
 `
