@@ -288,7 +288,7 @@ func guardConfig(m mix, store ratelimit.Store, log *slog.Logger) guard.Config {
 		// Per-IP and per-sender tiers keep their defaults.
 		f.Limits.PerForm = lifted
 	case "none":
-		f.Limits = guard.Limits{PerIP: lifted, PerSender: lifted, PerRecipient: lifted, PerForm: lifted}
+		f.Limits = guard.Limits{PerIP: lifted, PerNetwork: lifted, PerSender: lifted, PerRecipient: lifted, PerForm: lifted}
 	}
 	return guard.Config{
 		Domain:         siteDomain,
