@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"github.com/formguard/formguard/post"
 	"log/slog"
 	"net/http"
 	"time"
@@ -73,7 +74,7 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 	// SuccessHandler writes the answer for honeypot hits in Handler (which
 	// must look like success). Zero value: WriteSuccess.
-	SuccessHandler func(w http.ResponseWriter, r *http.Request, s *Submission)
+	SuccessHandler func(w http.ResponseWriter, r *http.Request, s *post.Submission)
 }
 
 // FieldNames renames the fields a form reads. Zero value: the defaults.
@@ -83,7 +84,7 @@ type FieldNames struct {
 	Subject string // default "subject"
 	Message string // default "message"
 	To      string // default "to" (share forms)
-	URL     string // default "url" (share forms; only scheme, host and path are kept, see Submission)
+	URL     string // default "url" (share forms; only scheme, host and path are kept, see post.Submission)
 }
 
 // Limits are a form's rate limits. A zero Limit takes the package default;
@@ -99,7 +100,7 @@ type Limits struct {
 // Form is one form's policy.
 type Form struct {
 	// Kind is contact (zero value) or share.
-	Kind Kind
+	Kind post.Kind
 	// To are a contact form's fixed recipients (config only).
 	To []string
 	// Choices are named recipient lists a contact form's visitor may pick

@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,7 +22,7 @@ type Error struct {
 
 	// decoy is what a honeypot hit is answered with (see Guard.decoy), so
 	// WriteError gives it the very answer an accept of the same post gets.
-	decoy *Submission
+	decoy *post.Submission
 }
 
 func (e *Error) Error() string {

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"net/url"
 	"regexp"
 	"sort"
@@ -122,14 +123,14 @@ func (f Form) WithDefaults() Form {
 	f.MaxSubject = orDefault(f.MaxSubject, DefaultMaxSubject)
 	f.MaxBody = orDefault(f.MaxBody, int64(DefaultMaxBody))
 	switch f.Kind {
-	case KindContact:
+	case post.Contact:
 		if len(f.Choices) > 0 {
 			f.ChoiceField = orDefault(f.ChoiceField, DefaultChoiceField)
 		}
 		f.MaxMessage = orDefault(f.MaxMessage, DefaultMaxMessage)
 		f.MaxLinks = orDefault(f.MaxLinks, DefaultContactLinks)
 		f.RequireEmail = true
-	case KindShare:
+	case post.Share:
 		n.To = orDefault(n.To, "to")
 		n.URL = orDefault(n.URL, "url")
 		f.MaxMessage = orDefault(f.MaxMessage, DefaultMaxShareMessage)
@@ -159,9 +160,9 @@ func compileForm(g *Guard, name string, f Form) (*policy, error) {
 	p.choice = orDefault(f.ChoiceField, DefaultChoiceField)
 	c.checkBounds(e)
 	switch f.Kind {
-	case KindContact:
+	case post.Contact:
 		c.contact(f)
-	case KindShare:
+	case post.Share:
 		c.share(f)
 	default:
 		return nil, &FormError{Form: name, Key: "Kind", Msg: fmt.Sprintf("unknown kind %d", f.Kind)}
@@ -290,7 +291,7 @@ func (c *formCompiler) fields(f Form) {
 			c.bad(key, "%q: a field name is 1-64 letters, digits, _, . and -, not starting with _ (reserved)", v)
 		case dup:
 			c.bad(key, "%q is also used by %s", v, other)
-		case senderKeys[foldKey(v)] && !(f.Kind == KindShare && key == "Fields.To"):
+		case senderKeys[foldKey(v)] && !(f.Kind == post.Share && key == "Fields.To"):
 			c.bad(key, "field name %q would let a visitor choose a sender or recipient", v)
 		}
 		seen[v] = key
@@ -300,7 +301,7 @@ func (c *formCompiler) fields(f Form) {
 	name("Fields.Email", n.Email)
 	name("Fields.Subject", n.Subject)
 	name("Fields.Message", n.Message)
-	if f.Kind == KindShare {
+	if f.Kind == post.Share {
 		name("Fields.To", n.To)
 		name("Fields.URL", n.URL)
 	}

@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"errors"
+	"github.com/formguard/formguard/post"
 	"testing"
 
 	"github.com/formguard/formguard/guard"
@@ -19,16 +20,16 @@ func TestFormErrorNamesTheSetting(t *testing.T) {
 		{"a bad recipient", guard.Form{To: []string{"a@b.test", "A <a@b.test>"}}, "To[1]"},
 		{"a bad choice address", guard.Form{Choices: map[string][]string{"sales": {"nope"}}}, "Choices.sales[0]"},
 		{"a choice name that is no field value", guard.Form{Choices: map[string][]string{"a b": {"a@b.test"}}}, "Choices.a b"},
-		{"too many share recipients", guard.Form{Kind: guard.KindShare, MaxRecipients: guard.MaxShareRecipients + 1, AllowNoBotDefence: true}, "MaxRecipients"},
-		{"negative share recipients", guard.Form{Kind: guard.KindShare, MaxRecipients: -1, AllowNoBotDefence: true}, "MaxRecipients"},
+		{"too many share recipients", guard.Form{Kind: post.Share, MaxRecipients: guard.MaxShareRecipients + 1, AllowNoBotDefence: true}, "MaxRecipients"},
+		{"negative share recipients", guard.Form{Kind: post.Share, MaxRecipients: -1, AllowNoBotDefence: true}, "MaxRecipients"},
 		{"a name cap over the bound", guard.Form{To: []string{"a@b.test"}, MaxName: guard.MaxFieldRunes + 1}, "MaxName"},
 		{"a body cap over the bound", guard.Form{To: []string{"a@b.test"}, MaxBody: guard.MaxBodyLimit + 1}, "MaxBody"},
 		{"two fields with one name", guard.Form{To: []string{"a@b.test"}, Fields: guard.FieldNames{Name: "email"}}, "Fields.Email"},
 		{"a reserved field name", guard.Form{To: []string{"a@b.test"}, ExtraFields: []string{"phone", "_gotcha"}}, "ExtraFields[1]"},
 		{"share field names on a contact form", guard.Form{To: []string{"a@b.test"}, Fields: guard.FieldNames{To: "friends"}}, "Fields"},
-		{"a bad deny domain", guard.Form{Kind: guard.KindShare, AllowNoBotDefence: true, DenyRecipientDomains: []string{"ok.test", "-bad-"}}, "DenyRecipientDomains[1]"},
+		{"a bad deny domain", guard.Form{Kind: post.Share, AllowNoBotDefence: true, DenyRecipientDomains: []string{"ok.test", "-bad-"}}, "DenyRecipientDomains[1]"},
 		{"an off-site error page", guard.Form{To: []string{"a@b.test"}, ErrorURL: "https://evil.test/"}, "ErrorURL"},
-		{"an unknown kind", guard.Form{Kind: guard.Kind(7), To: []string{"a@b.test"}}, "Kind"},
+		{"an unknown kind", guard.Form{Kind: post.Kind(7), To: []string{"a@b.test"}}, "Kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(&clock{t0})
@@ -50,7 +51,7 @@ func TestFormErrorNamesTheSetting(t *testing.T) {
 // enforces, by kind.
 func TestWithDefaults(t *testing.T) {
 	c := guard.Form{Choices: map[string][]string{"x": {"a@b.test"}}}.WithDefaults()
-	s := guard.Form{Kind: guard.KindShare, MaxLinks: -1}.WithDefaults()
+	s := guard.Form{Kind: post.Share, MaxLinks: -1}.WithDefaults()
 	for _, tc := range []struct {
 		name      string
 		got, want any

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"github.com/formguard/formguard/post"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -75,9 +76,9 @@ func FuzzRecipients(f *testing.F) {
 	f.Add("CEO@EXAMPLE.TEST.", "hr@mail.example\uff0etest")
 	f.Add("a%evil.test@x.test", "evil.test!a@x.test")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		p := &policy{maxRcpt: 3, names: FieldNames{To: "to"}, form: Form{Kind: KindShare}}
+		p := &policy{maxRcpt: 3, names: FieldNames{To: "to"}, form: Form{Kind: post.Share}}
 		g := &Guard{domain: "example.test"}
-		sub := &Submission{}
+		sub := &post.Submission{}
 		if e := g.recipients(p, Values{"to": {a, b}}, sub); e != nil {
 			if len(sub.Recipients) != 0 {
 				t.Fatalf("recipients kept on error: %v", sub.Recipients)

@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"hash/maphash"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,7 @@ type Guard struct {
 	now       func() time.Time
 	log       *slog.Logger
 	onError   func(http.ResponseWriter, *http.Request, *Error)
-	onSuccess func(http.ResponseWriter, *http.Request, *Submission)
+	onSuccess func(http.ResponseWriter, *http.Request, *post.Submission)
 	macs      sync.Pool // *keyedHash, keyed with keySecret
 	rules     sync.Pool // *[8]ratelimit.Rule, see limit
 	esc       escalation
@@ -160,7 +161,7 @@ func (g *Guard) Close() error {
 func (g *Guard) Domain() string { return g.domain }
 
 // FormKind reports a form's kind and whether the form exists.
-func (g *Guard) FormKind(form string) (Kind, bool) {
+func (g *Guard) FormKind(form string) (post.Kind, bool) {
 	p, ok := g.forms[form]
 	if !ok {
 		return 0, false
@@ -179,8 +180,8 @@ const (
 )
 
 // SubmissionFrom returns the accepted submission Handler stored in ctx.
-func SubmissionFrom(ctx context.Context) (*Submission, bool) {
-	s, ok := ctx.Value(ctxSubmission).(*Submission)
+func SubmissionFrom(ctx context.Context) (*post.Submission, bool) {
+	s, ok := ctx.Value(ctxSubmission).(*post.Submission)
 	return s, ok
 }
 
@@ -222,8 +223,8 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 // accept of the same post would carry into the answer (a same-site "_next"
 // to redirect to; Handler adds a fresh ID), so the two answers are the
 // same.
-func (g *Guard) decoy(form string, vals *fieldSet) *Submission {
-	d := &Submission{Form: form}
+func (g *Guard) decoy(form string, vals *fieldSet) *post.Submission {
+	d := &post.Submission{Form: form}
 	if next := vals.first(DefaultRedirectFieldKey); next != "" {
 		if _, err := g.sameSite(next); err == nil {
 			d.Next = next
@@ -234,7 +235,7 @@ func (g *Guard) decoy(form string, vals *fieldSet) *Submission {
 
 // Check runs every check on a post whose form name is the last path
 // segment of r.URL.Path (as in /f/{form}); see CheckForm.
-func (g *Guard) Check(w http.ResponseWriter, r *http.Request) (*Submission, error) {
+func (g *Guard) Check(w http.ResponseWriter, r *http.Request) (*post.Submission, error) {
 	form := r.PathValue("form")
 	if form == "" {
 		form = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
@@ -262,7 +263,7 @@ func newID() string {
 // deliver nothing. w is used only for headers of a refusal: Allow on a
 // 405 and the rate-limit headers on a 429 (an accept carries none, so a
 // honeypot hit answered as success looks like one).
-func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, error) {
+func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, error) {
 	sub, e := g.checkForm(w, r, form)
 	if e != nil {
 		return nil, e
@@ -271,7 +272,7 @@ func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (
 }
 
 // checkForm is CheckForm with a typed error: one check, one log line.
-func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (*Submission, *Error) {
+func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, *Error) {
 	f := getFieldSet()
 	sub, clientKey, e := g.check(w, r, form, f)
 	f.release()
@@ -280,7 +281,7 @@ func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (
 }
 
 // check runs the checks, parsing the body into vals.
-func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*Submission, string, *Error) {
+func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*post.Submission, string, *Error) {
 	p, ok := g.forms[form]
 	if !ok {
 		return nil, "", ErrUnknownForm.withq("form ", truncate(form, 64), "")
@@ -353,7 +354,7 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 // local runs steps 4 to 7 on a parsed post (see the package
 // documentation), reporting what no browser sends as an offence. A
 // honeypot hit returns its decoy with ErrHoneypot.
-func (g *Guard) local(ctx context.Context, p *policy, vals *fieldSet, clientKey string) (*Submission, *Error) {
+func (g *Guard) local(ctx context.Context, p *policy, vals *fieldSet, clientKey string) (*post.Submission, *Error) {
 	if hp := vals.get(p.honeypot); len(hp) > 0 && !blank(hp) {
 		g.penalize(ctx, clientKey)
 		e := ErrHoneypot.withq("honeypot field ", p.honeypot, " filled")
@@ -406,7 +407,7 @@ func first(v []string) string {
 }
 
 // fields applies the sender lock, field rules, recipients and content rules.
-func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
+func (g *Guard) fields(p *policy, vals *fieldSet) (*post.Submission, *Error) {
 	// A field choosing a sender or recipient is reported (and penalised)
 	// whatever else the post got wrong and wherever it came in the body.
 	for _, k := range vals.names {
@@ -437,10 +438,10 @@ func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
 	if e := validate(&in, p.names); e != nil {
 		return nil, e
 	}
-	if strings.TrimSpace(in.message) == "" && p.form.Kind == KindContact {
+	if strings.TrimSpace(in.message) == "" && p.form.Kind == post.Contact {
 		return nil, ErrInvalidField.withq("field ", p.names.Message, " is required")
 	}
-	sub := &Submission{
+	sub := &post.Submission{
 		Form:    p.name,
 		Kind:    p.form.Kind,
 		Name:    strings.TrimSpace(in.name),
@@ -473,7 +474,7 @@ func (g *Guard) fields(p *policy, vals *fieldSet) (*Submission, *Error) {
 	if links := countLinks(sub.Message) + countLinks(sub.Subject) + countLinks(sub.Name); links > max(p.maxLinks, 0) {
 		return nil, ErrTooManyLinks.withf("%d links, at most %d allowed", links, max(p.maxLinks, 0))
 	}
-	if p.form.Kind == KindShare {
+	if p.form.Kind == post.Share {
 		u, e := g.sharedURL(in.url, p.names.URL)
 		if e != nil {
 			return nil, e

@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,7 +46,7 @@ func testConfig(c *clock) guard.Config {
 			"sales": {
 				Choices: map[string][]string{"sales": {"sales@example.test"}, "press": {"press@example.test", "pr@example.test"}},
 			},
-			"share": {Kind: guard.KindShare, MaxRecipients: 3, AllowNoBotDefence: true, DenyRecipientDomains: []string{"denied.test"}},
+			"share": {Kind: post.Share, MaxRecipients: 3, AllowNoBotDefence: true, DenyRecipientDomains: []string{"denied.test"}},
 			"api":   {To: []string{"api@example.test"}, AllowMissingOrigin: true},
 			"pages": {To: []string{"a@example.test"}, SuccessURL: "/thanks", ErrorURL: "https://example.test/oops"},
 		},
@@ -139,9 +140,9 @@ func TestPolicy(t *testing.T) {
 		form  string
 		req   req
 		code  string // "" means accepted
-		check func(t *testing.T, s *guard.Submission)
+		check func(t *testing.T, s *post.Submission)
 	}{
-		{name: "valid contact post is accepted", form: "contact", req: req{body: contact()}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "valid contact post is accepted", form: "contact", req: req{body: contact()}, check: func(t *testing.T, s *post.Submission) {
 			if s.ReplyTo != "ada@example.org" || s.Name != "Ada Lovelace" || s.Subject != "Hello" {
 				t.Errorf("submission = %+v", s)
 			}
@@ -203,14 +204,14 @@ func TestPolicy(t *testing.T) {
 		{name: "name with a small commercial at is refused", form: "contact", req: req{body: form("name", "ceo\ufe6bbank.example", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
 		{name: "name with fullwidth angle brackets is refused", form: "contact", req: req{body: form("name", "CEO \uff1cboss\uff1e", "email", "ada@example.org", "message", "hi")}, code: "invalid_field"},
 		{name: "share form name with a fullwidth at sign is refused", form: "share", req: req{body: form("name", "ceo\uff20bank.example", "to", "a@x.test", "url", "https://example.test/")}, code: "invalid_field"},
-		{name: "name with accents and marks is accepted", form: "contact", req: req{body: form("name", "Zo\u00eb \u00c5ngstr\u00f6m-N\u0303u\u00f1ez", "email", "ada@example.org", "message", "hi")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "name with accents and marks is accepted", form: "contact", req: req{body: form("name", "Zo\u00eb \u00c5ngstr\u00f6m-N\u0303u\u00f1ez", "email", "ada@example.org", "message", "hi")}, check: func(t *testing.T, s *post.Submission) {
 			if s.Name != "Zo\u00eb \u00c5ngstr\u00f6m-N\u0303u\u00f1ez" {
 				t.Errorf("Name = %q", s.Name)
 			}
 		}},
 		{name: "visitor email with a percent source route is refused", form: "contact", req: req{body: contactFrom("a%evil.test@example.org")}, code: "invalid_email"},
 		{name: "visitor email with a bang path is refused", form: "contact", req: req{body: contactFrom("evil.test!a@example.org")}, code: "invalid_email"},
-		{name: "IDN email is normalised to punycode", form: "contact", req: req{body: form("name", "Ada", "email", "ada@Bücher.example", "message", "hi")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "IDN email is normalised to punycode", form: "contact", req: req{body: form("name", "Ada", "email", "ada@Bücher.example", "message", "hi")}, check: func(t *testing.T, s *post.Submission) {
 			if s.ReplyTo != "ada@xn--bcher-kva.example" {
 				t.Errorf("ReplyTo = %q", s.ReplyTo)
 			}
@@ -221,22 +222,22 @@ func TestPolicy(t *testing.T) {
 		{name: "message with four IP literals is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "1.2.3.4/x 5.6.7.8 [::1] [2001:db8::1]")}, code: "too_many_links"},
 		{name: "message with four full-width or scheme-relative links is refused", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "\uff48\uff54\uff54\uff50\uff53\uff1a\uff0f\uff0fevil\uff0ecom //evil.test/x xn--bcher-kva.example evil\u3002net")}, code: "too_many_links"},
 		{name: "message with abbreviations, numbers and file names is accepted", form: "contact", req: req{body: form("name", "Ada", "email", "ada@example.org", "message", "Hi, e.g. version 3.5 (i.e. the U.S. build) breaks at 10 a.m. on index.html. Next, Node.js fails. Thanks.")}},
-		{name: "contact choice picks the press list", form: "sales", req: req{body: contact("department", "press")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "contact choice picks the press list", form: "sales", req: req{body: contact("department", "press")}, check: func(t *testing.T, s *post.Submission) {
 			if strings.Join(s.Recipients, ",") != "press@example.test,pr@example.test" {
 				t.Errorf("recipients = %v", s.Recipients)
 			}
 		}},
 		{name: "unknown contact choice is refused", form: "sales", req: req{body: contact("department", "victim@evil.test")}, code: "invalid_recipient"},
 		{name: "missing contact choice is refused", form: "sales", req: req{body: contact()}, code: "no_recipient"},
-		{name: "share form with one recipient is accepted", form: "share", req: req{body: share()}, check: func(t *testing.T, s *guard.Submission) {
-			if s.Kind != guard.KindShare || len(s.Recipients) != 1 || s.Recipients[0] != "bob@example.org" || s.URL != "https://example.test/post/1" || s.Subject != "" {
+		{name: "share form with one recipient is accepted", form: "share", req: req{body: share()}, check: func(t *testing.T, s *post.Submission) {
+			if s.Kind != post.Share || len(s.Recipients) != 1 || s.Recipients[0] != "bob@example.org" || s.URL != "https://example.test/post/1" || s.Subject != "" {
 				t.Errorf("submission = %+v", s)
 			}
 		}},
 		{name: "share form with three comma-separated recipients is accepted", form: "share", req: req{body: form("to", "a@x.test, b@x.test,c@x.test", "url", "https://example.test/")}},
 		{name: "share form with four recipients is refused", form: "share", req: req{body: form("to", "a@x.test", "to", "b@x.test", "to", "c@x.test", "to", "d@x.test", "url", "https://example.test/")}, code: "too_many_recipients"},
 		{name: "share form with four recipients as a JSON array is refused", form: "share", req: req{ct: "application/json", body: `{"to":["a@x.test","b@x.test","c@x.test","d@x.test"],"url":"https://example.test/"}`}, code: "too_many_recipients"},
-		{name: "repeated recipients are deduplicated and normalised", form: "share", req: req{body: form("to", "Bob@EXAMPLE.org", "to", "Bob@example.org", "to", "x@Bücher.example", "url", "https://example.test/")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "repeated recipients are deduplicated and normalised", form: "share", req: req{body: form("to", "Bob@EXAMPLE.org", "to", "Bob@example.org", "to", "x@Bücher.example", "url", "https://example.test/")}, check: func(t *testing.T, s *post.Submission) {
 			if strings.Join(s.Recipients, ",") != "Bob@example.org,x@xn--bcher-kva.example" {
 				t.Errorf("recipients = %v", s.Recipients)
 			}
@@ -260,7 +261,7 @@ func TestPolicy(t *testing.T) {
 		{name: "share recipient next to the site's own among others is refused", form: "share", req: req{body: form("to", "a@x.test, ceo@example.test", "url", "https://example.test/")}, code: "invalid_recipient"},
 		{name: "share recipient whose domain only ends like the site's is accepted", form: "share", req: req{body: form("to", "a@myexample.test", "url", "https://example.test/")}},
 		{name: "share recipient with an invalid punycode label is refused", form: "share", req: req{body: form("to", "a@xn--zz.test", "url", "https://example.test/")}, code: "invalid_recipient"},
-		{name: "share recipient on an IDN with a full-width dot is mailed in ASCII", form: "share", req: req{body: form("to", "x@B\u00fccher\uff0eexample", "url", "https://example.test/")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "share recipient on an IDN with a full-width dot is mailed in ASCII", form: "share", req: req{body: form("to", "x@B\u00fccher\uff0eexample", "url", "https://example.test/")}, check: func(t *testing.T, s *post.Submission) {
 			if strings.Join(s.Recipients, ",") != "x@xn--bcher-kva.example" {
 				t.Errorf("recipients = %v", s.Recipients)
 			}
@@ -272,12 +273,12 @@ func TestPolicy(t *testing.T) {
 		{name: "share note containing a link is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "see https://spam.test")}, code: "too_many_links"},
 		{name: "shared url off the site is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://spam.test/")}, code: "offsite_url"},
 		{name: "shared url with credentials is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://user@example.test/")}, code: "offsite_url"},
-		{name: "shared url query and fragment are dropped", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/post/1?utm_source=x#comments")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "shared url query and fragment are dropped", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/post/1?utm_source=x#comments")}, check: func(t *testing.T, s *post.Submission) {
 			if s.URL != "https://example.test/post/1" {
 				t.Errorf("URL = %q", s.URL)
 			}
 		}},
-		{name: "shared url query carrying text and a link never reaches the mail", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/search?q= Your account is locked. Unlock it at https://evil.example/login")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "shared url query carrying text and a link never reaches the mail", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/search?q= Your account is locked. Unlock it at https://evil.example/login")}, check: func(t *testing.T, s *post.Submission) {
 			if s.URL != "https://example.test/search" {
 				t.Errorf("URL = %q", s.URL)
 			}
@@ -287,7 +288,7 @@ func TestPolicy(t *testing.T) {
 		{name: "shared url path carrying a scheme is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/r/https:%2F%2Fevil.test")}, code: "offsite_url"},
 		{name: "shared url path with an at sign is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/@evil.test")}, code: "offsite_url"},
 		{name: "shared url path with a right-to-left override is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/%E2%80%AEtxt.exe")}, code: "offsite_url"},
-		{name: "shared url to an html page is kept", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/blog/2026/post-3.5.html")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "shared url to an html page is kept", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/blog/2026/post-3.5.html")}, check: func(t *testing.T, s *post.Submission) {
 			if s.URL != "https://example.test/blog/2026/post-3.5.html" {
 				t.Errorf("URL = %q", s.URL)
 			}
@@ -296,25 +297,25 @@ func TestPolicy(t *testing.T) {
 		{name: "share note with a full-width link is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "\uff45\uff56\uff49\uff4c\uff0e\uff43\uff4f\uff4d")}, code: "too_many_links"},
 		{name: "share note with ordinary punctuation is accepted", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "message", "Great read, e.g. part 3.5. Next week?")}},
 		{name: "share form subject field is refused", form: "share", req: req{body: form("to", "a@x.test", "url", "https://example.test/", "subject", "WIN")}, code: "unknown_field"},
-		{name: "XFF from an untrusted peer is ignored", form: "contact", req: req{hdr: map[string]string{"X-Forwarded-For": "203.0.113.9"}, body: contact()}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "XFF from an untrusted peer is ignored", form: "contact", req: req{hdr: map[string]string{"X-Forwarded-For": "203.0.113.9"}, body: contact()}, check: func(t *testing.T, s *post.Submission) {
 			if s.ClientIP != netip.MustParseAddr("192.0.2.10") {
 				t.Errorf("client = %v", s.ClientIP)
 			}
 		}},
-		{name: "XFF through a trusted proxy names the rightmost untrusted hop", form: "contact", req: req{remote: "10.1.2.3:999", hdr: map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.9.9.9"}, body: contact()}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "XFF through a trusted proxy names the rightmost untrusted hop", form: "contact", req: req{remote: "10.1.2.3:999", hdr: map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.9.9.9"}, body: contact()}, check: func(t *testing.T, s *post.Submission) {
 			if s.ClientIP != netip.MustParseAddr("203.0.113.9") {
 				t.Errorf("client = %v", s.ClientIP)
 			}
 		}},
 		{name: "malformed XFF hop through a trusted proxy is refused", form: "contact", req: req{remote: "10.1.2.3:999", hdr: map[string]string{"X-Forwarded-For": "203.0.113.9, bogus"}, body: contact()}, code: "bad_client_address"},
-		{name: "IPv4-mapped IPv6 peer is folded to IPv4", form: "contact", req: req{remote: "[::ffff:192.0.2.77]:1", body: contact()}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "IPv4-mapped IPv6 peer is folded to IPv4", form: "contact", req: req{remote: "[::ffff:192.0.2.77]:1", body: contact()}, check: func(t *testing.T, s *post.Submission) {
 			if s.ClientIP != netip.MustParseAddr("192.0.2.77") {
 				t.Errorf("client = %v", s.ClientIP)
 			}
 		}},
 		{name: "off-site _next redirect is refused", form: "contact", req: req{body: contact("_next", "https://evil.test/")}, code: "offsite_redirect"},
 		{name: "protocol-relative _next redirect is refused", form: "contact", req: req{body: contact("_next", "//evil.test/")}, code: "offsite_redirect"},
-		{name: "same-site _next redirect is kept", form: "contact", req: req{body: contact("_next", "/thanks")}, check: func(t *testing.T, s *guard.Submission) {
+		{name: "same-site _next redirect is kept", form: "contact", req: req{body: contact("_next", "/thanks")}, check: func(t *testing.T, s *post.Submission) {
 			if s.Next != "/thanks" {
 				t.Errorf("Next = %q", s.Next)
 			}
@@ -350,7 +351,7 @@ func TestPolicy(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	g, _ := newGuard(t)
-	var got *guard.Submission
+	var got *post.Submission
 	h := g.Handler("contact", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := guard.SubmissionFrom(r.Context())
 		if !ok {
@@ -588,9 +589,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no forms are refused", func(c *guard.Config) { c.Forms = nil }, "guard: Forms"},
 		{"contact form without recipients is refused", func(c *guard.Config) { c.Forms = map[string]guard.Form{"c": {}} }, "needs To or Choices"},
 		{"contact form with a bad recipient is refused", func(c *guard.Config) { c.Forms = map[string]guard.Form{"c": {To: []string{"A <a@b.test>"}}} }, "recipient"},
-		{"share form without bot defence is refused", func(c *guard.Config) { c.Forms = map[string]guard.Form{"s": {Kind: guard.KindShare}} }, "needs a Captcha or Token"},
+		{"share form without bot defence is refused", func(c *guard.Config) { c.Forms = map[string]guard.Form{"s": {Kind: post.Share}} }, "needs a Captcha or Token"},
 		{"share form with fixed recipients is refused", func(c *guard.Config) {
-			c.Forms = map[string]guard.Form{"s": {Kind: guard.KindShare, To: []string{"a@b.test"}, AllowNoBotDefence: true}}
+			c.Forms = map[string]guard.Form{"s": {Kind: post.Share, To: []string{"a@b.test"}, AllowNoBotDefence: true}}
 		}, "To and Choices are for contact forms"},
 		{"extra field named from is refused", func(c *guard.Config) {
 			c.Forms = map[string]guard.Form{"c": {To: []string{"a@b.test"}, ExtraFields: []string{"from"}}}

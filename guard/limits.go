@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"github.com/formguard/formguard/post"
 	"net/http"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ import (
 // limitClient decides the client's own tiers: its address (IPv4, IPv6 /64)
 // and its network (IPv4 /24, IPv6 /48), so one allocation cannot rotate
 // through fresh budgets.
-func (g *Guard) limitClient(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
+func (g *Guard) limitClient(ctx context.Context, w http.ResponseWriter, p *policy, sub *post.Submission) *Error {
 	buf := g.rules.Get().(*[8]ratelimit.Rule)
 	defer g.putRules(buf)
 	rules := append(buf[:0],
@@ -43,7 +44,7 @@ func (g *Guard) limitClient(ctx context.Context, w http.ResponseWriter, p *polic
 // The rules live in a pooled array (passed through the Store interface, a
 // stack array would escape): a Store reads them during Allow and keeps
 // nothing, as an io.Writer keeps nothing of what it is given.
-func (g *Guard) limitShared(ctx context.Context, w http.ResponseWriter, p *policy, sub *Submission) *Error {
+func (g *Guard) limitShared(ctx context.Context, w http.ResponseWriter, p *policy, sub *post.Submission) *Error {
 	buf := g.rules.Get().(*[8]ratelimit.Rule)
 	defer g.putRules(buf)
 	rules := append(buf[:0],
@@ -53,7 +54,7 @@ func (g *Guard) limitShared(ctx context.Context, w http.ResponseWriter, p *polic
 	if sub.ReplyTo != "" {
 		rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierSender, Key: g.hashKey("sender", limitAddress(sub.ReplyTo)), Limit: p.limits.PerSender})
 	}
-	if p.form.Kind == KindShare {
+	if p.form.Kind == post.Share {
 		for _, a := range sub.Recipients {
 			rules = append(rules, ratelimit.Rule{Tier: ratelimit.TierRecipient, Key: g.hashKey("rcpt", limitAddress(a)), Limit: p.limits.PerRecipient})
 		}

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"github.com/formguard/formguard/post"
 	"log/slog"
 	"runtime"
 	"time"
@@ -32,7 +33,7 @@ func callerPC() uintptr {
 // from one client costs a few lines a minute and a summary with the count,
 // not a line per request. Accepts are not sampled: each is a message on
 // its way out, and the limits already bound them per client.
-func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *Submission, err *Error) {
+func (g *Guard) logDecision(ctx context.Context, form, clientKey string, sub *post.Submission, err *Error) {
 	h := g.log.Handler()
 	if !h.Enabled(ctx, slog.LevelInfo) {
 		return

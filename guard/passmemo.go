@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"github.com/formguard/formguard/post"
 	"hash/maphash"
 	"net/http"
 	"net/netip"
@@ -76,7 +77,7 @@ func (g *Guard) limitKnown(ctx context.Context, w http.ResponseWriter, p *policy
 	if !g.passed.has(p.name, ctype, body) {
 		return false, nil
 	}
-	sub := Submission{ClientIP: ip, ClientKey: clientKey}
+	sub := post.Submission{ClientIP: ip, ClientKey: clientKey}
 	if e := g.limitClient(ctx, w, p, &sub); e != nil {
 		return false, e
 	}

@@ -1,9 +1,12 @@
 package guard
 
-import "strings"
+import (
+	"github.com/formguard/formguard/post"
+	"strings"
+)
 
 // recipients is recipientsOf over parsed Values (the fuzz test's entry).
-func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
+func (g *Guard) recipients(p *policy, vals Values, sub *post.Submission) *Error {
 	return g.recipientsOf(p, vals[p.names.To], first(vals[p.choice]), sub)
 }
 
@@ -18,8 +21,8 @@ func (g *Guard) recipients(p *policy, vals Values, sub *Submission) *Error {
 // outside the site, and mail the site signs to its own staff is the mail
 // they trust most. Then RecipientDomains and DenyRecipientDomains apply,
 // matched on whole labels.
-func (g *Guard) recipientsOf(p *policy, raw []string, c string, sub *Submission) *Error {
-	if p.form.Kind == KindContact {
+func (g *Guard) recipientsOf(p *policy, raw []string, c string, sub *post.Submission) *Error {
+	if p.form.Kind == post.Contact {
 		if len(p.choices) > 0 {
 			if c == "" && len(p.to) > 0 {
 				sub.Recipients = p.to

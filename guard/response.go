@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/formguard/formguard/post"
 	"html/template"
 	"mime"
 	"net/http"
@@ -87,7 +88,7 @@ func retrySeconds(d time.Duration) int {
 // success, so bots cannot tell.
 func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Code == ErrHoneypot.Code {
-		d := Submission{}
+		d := post.Submission{}
 		if e.decoy != nil {
 			d = *e.decoy
 		}
@@ -176,7 +177,7 @@ func writeProblem(w http.ResponseWriter, e *Error, retry int) {
 // WriteSuccess answers an accepted post: {"ok":true,"id":...} for JSON
 // clients; otherwise a 303 redirect to the visitor's validated "_next"
 // target or the form's SuccessURL, or a small thank-you page.
-func WriteSuccess(w http.ResponseWriter, r *http.Request, s *Submission) {
+func WriteSuccess(w http.ResponseWriter, r *http.Request, s *post.Submission) {
 	h := w.Header()
 	if WantsJSON(r) {
 		v := new([2]string)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"encoding/json"
+	"github.com/formguard/formguard/post"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -79,7 +80,7 @@ func TestWriteSuccessBody(t *testing.T) {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.Header.Set("Accept", "application/json")
-		WriteSuccess(w, r, &Submission{ID: id})
+		WriteSuccess(w, r, &post.Submission{ID: id})
 		var want strings.Builder
 		_ = json.NewEncoder(&want).Encode(struct {
 			OK bool   `json:"ok"`

@@ -5,13 +5,13 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"io"
 	netmail "net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/mailer/outbox"
 	mail "github.com/wneessen/go-mail"
 )
@@ -98,13 +98,13 @@ func displayName(visitor, site string) string {
 // other). Each result has passed the Policy. It is for previews, tools and
 // tests: Deliver queues the messages unsigned (and sealed) and the delivery
 // worker signs them right before sending.
-func (m *Mailer) Compose(s *guard.Submission) ([]*outbox.Message, error) {
+func (m *Mailer) Compose(s *post.Submission) ([]*outbox.Message, error) {
 	return m.compose(s, true)
 }
 
 // compose renders s; sign selects signed messages (Compose) or unsigned,
 // sealed ones for the outbox (Deliver).
-func (m *Mailer) compose(s *guard.Submission, sign bool) ([]*outbox.Message, error) {
+func (m *Mailer) compose(s *post.Submission, sign bool) ([]*outbox.Message, error) {
 	built, err := m.build(s)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ type builtMsg struct {
 }
 
 // build renders s into unsigned go-mail messages.
-func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
+func (m *Mailer) build(s *post.Submission) ([]builtMsg, error) {
 	tpl, err := m.checkSubmission(s)
 	if err != nil {
 		return nil, err
@@ -141,7 +141,7 @@ func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
 	// to a stranger; contact forms go to staff, who benefit from it.
 	name := m.site
 	groups := [][]string{s.Recipients}
-	if s.Kind == guard.KindContact {
+	if s.Kind == post.Contact {
 		name = displayName(s.Name, m.site)
 	} else {
 		groups = groups[:0]
@@ -179,7 +179,7 @@ func (m *Mailer) build(s *guard.Submission) ([]builtMsg, error) {
 
 // checkSubmission refuses a submission that cannot be mailed and returns
 // the template for its form.
-func (m *Mailer) checkSubmission(s *guard.Submission) (Template, error) {
+func (m *Mailer) checkSubmission(s *post.Submission) (Template, error) {
 	if s == nil {
 		return Template{}, badSubmission("nil submission")
 	}
@@ -201,9 +201,9 @@ func (m *Mailer) checkSubmission(s *guard.Submission) (Template, error) {
 		return tpl, nil
 	}
 	switch s.Kind {
-	case guard.KindContact:
+	case post.Contact:
 		return DefaultContactTemplate, nil
-	case guard.KindShare:
+	case post.Share:
 		return DefaultShareTemplate, nil
 	}
 	return Template{}, badSubmission("unknown form kind %d", s.Kind)
@@ -212,7 +212,7 @@ func (m *Mailer) checkSubmission(s *guard.Submission) (Template, error) {
 // render executes tpl's parts for s; the subject is cut to one clean line.
 // The built-in contact parts are rendered by fastpath.go: the template
 // engine was about 40 % of the request path's CPU in composing a message.
-func (m *Mailer) render(s *guard.Submission, tpl Template) (subject, text, html string, err error) {
+func (m *Mailer) render(s *post.Submission, tpl Template) (subject, text, html string, err error) {
 	data := &TemplateData{
 		Site: m.site, Domain: m.domain, Form: s.Form, Kind: s.Kind.String(), ID: s.ID,
 		Name: cleanLine(s.Name, 200), Email: s.ReplyTo, Subject: cleanLine(s.Subject, MaxSubjectRunes),

@@ -90,7 +90,7 @@ type Retry struct {
 // DeliveryEvent reports one delivery attempt.
 type DeliveryEvent struct {
 	QueueID    string         // outbox message ID (also in the Message-ID)
-	Submission string         // guard.Submission.ID
+	Submission string         // post.Submission.ID
 	Outcome    outbox.Outcome // delivered, retry or dead
 	Attempt    int            // 1 for the first attempt
 	Recipients int            // envelope recipient count

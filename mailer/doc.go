@@ -1,7 +1,7 @@
 // Package mailer turns accepted form submissions into mail the way a
 // careful mail administrator would send it, and delivers it durably.
 //
-// A [Mailer] consumes a *guard.Submission and
+// A [Mailer] consumes a *post.Submission and
 //
 //   - renders it with the form's [Template] (text/template for the plain
 //     part, html/template for the HTML part; the visitor's text is always

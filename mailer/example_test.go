@@ -3,13 +3,13 @@ package mailer_test
 import (
 	"context"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/mailer"
 	"github.com/formguard/formguard/mailer/outbox"
 )
@@ -51,8 +51,8 @@ func Example() {
 	}
 	defer m.Close()
 
-	err = m.Deliver(context.Background(), &guard.Submission{
-		ID: "k3J9x", Form: "contact", Kind: guard.KindContact,
+	err = m.Deliver(context.Background(), &post.Submission{
+		ID: "k3J9x", Form: "contact", Kind: post.Contact,
 		Name: "Ada", ReplyTo: "ada@visitor.example", Subject: "Hello",
 		Message: "Hi!", Recipients: []string{"support@example.test"}, Received: time.Now(),
 	})

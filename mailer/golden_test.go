@@ -3,12 +3,11 @@ package mailer
 import (
 	"bytes"
 	"flag"
+	"github.com/formguard/formguard/post"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/formguard/formguard/guard"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -26,12 +25,12 @@ func TestGoldenMessages(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		canon Canonicalization
-		sub   *guard.Submission
+		sub   *post.Submission
 	}{
 		{"contact-relaxed", Relaxed, contact("sub-1")},
 		{"contact-simple", Simple, contact("sub-1")},
-		{"share-relaxed", Relaxed, &guard.Submission{
-			ID: "sub-2", Form: "share", Kind: guard.KindShare, Name: "Zoë",
+		{"share-relaxed", Relaxed, &post.Submission{
+			ID: "sub-2", Form: "share", Kind: post.Share, Name: "Zoë",
 			Message: "Thought you'd like this <3", URL: "https://example.test/a?b=c&d=e",
 			Recipients: []string{"friend@x.example"}, Received: t0,
 		}},

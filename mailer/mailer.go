@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	netmail "net/mail"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/mailer/outbox"
 	mail "github.com/wneessen/go-mail"
 )
@@ -176,7 +176,7 @@ func (m *Mailer) Policy() *Policy { return m.policy }
 // worker DKIM-signs each one right before sending it, so the request path
 // never pays for a signature and t= is the time the message left.
 // Everything else that can refuse a message runs here, before queueing.
-func (m *Mailer) Deliver(ctx context.Context, s *guard.Submission) error {
+func (m *Mailer) Deliver(ctx context.Context, s *post.Submission) error {
 	msgs, err := m.compose(s, false)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"mime"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
@@ -112,9 +112,9 @@ func smtpTo(t testing.TB, addr string) *SMTP {
 	return s
 }
 
-func contact(id string) *guard.Submission {
-	return &guard.Submission{
-		ID: id, Form: "contact", Kind: guard.KindContact,
+func contact(id string) *post.Submission {
+	return &post.Submission{
+		ID: id, Form: "contact", Kind: post.Contact,
 		Name: "Ada Lovelace", ReplyTo: "ada@visitor.example", Subject: "Hello",
 		Message: "Hi there.\nSecond line.", Recipients: []string{"support@example.test"},
 		Received: t0,
@@ -292,8 +292,8 @@ func TestShareOneMessagePerRecipient(t *testing.T) {
 	relay := newSink(t, "")
 	key := loadKey(t, "ed25519.pem")
 	f := newFixture(t, "", smtpTo(t, relay.Addr), key, nil)
-	s := &guard.Submission{
-		ID: "sub-2", Form: "share", Kind: guard.KindShare, Name: "Mallory <evil@x.example>",
+	s := &post.Submission{
+		ID: "sub-2", Form: "share", Kind: post.Share, Name: "Mallory <evil@x.example>",
 		ReplyTo: "m@visitor.example", Message: "look <script>alert(1)</script>",
 		URL:        "https://example.test/post/1",
 		Recipients: []string{"a@one.example", "b@two.example", "c@three.example"},
@@ -534,13 +534,13 @@ func TestNewValidates(t *testing.T) {
 
 func TestDeliverRefusesBadSubmissions(t *testing.T) {
 	f := newFixture(t, "", TransportFunc(func(context.Context, Envelope, []byte) error { return nil }), loadKey(t, "ed25519.pem"), nil)
-	for name, mutate := range map[string]func(*guard.Submission){
-		"no recipients":       func(s *guard.Submission) { s.Recipients = nil },
-		"recipient injection": func(s *guard.Submission) { s.Recipients = []string{"a@b.example>\r\nRCPT TO:<c@d.example"} },
-		"reply-to list":       func(s *guard.Submission) { s.ReplyTo = "a@b.example, c@d.example" },
-		"reply-to with name":  func(s *guard.Submission) { s.ReplyTo = "Eve <a@b.example>" },
-		"id not URL-safe":     func(s *guard.Submission) { s.ID = "a@b" },
-		"unknown kind":        func(s *guard.Submission) { s.Kind = 7; s.Form = "other" },
+	for name, mutate := range map[string]func(*post.Submission){
+		"no recipients":       func(s *post.Submission) { s.Recipients = nil },
+		"recipient injection": func(s *post.Submission) { s.Recipients = []string{"a@b.example>\r\nRCPT TO:<c@d.example"} },
+		"reply-to list":       func(s *post.Submission) { s.ReplyTo = "a@b.example, c@d.example" },
+		"reply-to with name":  func(s *post.Submission) { s.ReplyTo = "Eve <a@b.example>" },
+		"id not URL-safe":     func(s *post.Submission) { s.ID = "a@b" },
+		"unknown kind":        func(s *post.Submission) { s.Kind = 7; s.Form = "other" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := contact("sub-1")

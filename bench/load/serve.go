@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"net"
@@ -185,14 +186,14 @@ func buildHandler(o serveOpts, queued, queueErrs *atomic.Uint64) (http.Handler, 
 	closers = append(closers, func() { g.Close() })
 
 	// Mixes without mail: an accepted post is answered as queued.
-	deliver := func(context.Context, *guard.Submission) error { return nil }
+	deliver := func(context.Context, *post.Submission) error { return nil }
 	if o.mix.deliver != "" {
 		m, err := newMailer(o, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, func() { m.Close() })
-		deliver = func(ctx context.Context, s *guard.Submission) error {
+		deliver = func(ctx context.Context, s *post.Submission) error {
 			if err := m.Deliver(ctx, s); err != nil {
 				queueErrs.Add(1)
 				return err

@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"github.com/formguard/formguard/post"
 	"log"
 	"log/slog"
 	"net/http"
@@ -53,7 +54,7 @@ func Guard(g *guard.Guard, form string) gin.HandlerFunc {
 // an error means nothing was accepted.
 func Deliver(m *mailer.Mailer) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		s := c.MustGet("submission").(*guard.Submission)
+		s := c.MustGet("submission").(*post.Submission)
 		// Not cancelled with the request: a visitor hanging up must not
 		// cut a share post's batch short.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 10*time.Second)
@@ -99,7 +100,7 @@ func newGuard(cfg config) (*guard.Guard, *captcha.PoW, error) {
 		Origins: []string{"http://" + cfg.Addr},
 		Forms: map[string]guard.Form{
 			"contact": {To: []string{cfg.To}},
-			"share":   {Kind: guard.KindShare, Captcha: pow},
+			"share":   {Kind: post.Share, Captcha: pow},
 		},
 	})
 	return g, pow, err

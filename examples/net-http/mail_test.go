@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/formguard/formguard/examples/internal/exampletest"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"net"
@@ -216,12 +217,12 @@ func TestDelivery(t *testing.T) {
 // with a real mailer.
 func TestDeliveryError(t *testing.T) {
 	a := newTestApp(t, testConfig(t, ""), nil, nil)
-	bad := a.m.Deliver(t.Context(), &guard.Submission{ID: "not url-safe!", Form: "contact"})
+	bad := a.m.Deliver(t.Context(), &post.Submission{ID: "not url-safe!", Form: "contact"})
 	if e := deliveryError(bad); e.Status != http.StatusInternalServerError || !errors.Is(e, guard.ErrInternal) {
 		t.Errorf("unusable submission: %d %s, want 500 internal", e.Status, e.Code)
 	}
 	a.m.Close()
-	closed := a.m.Deliver(t.Context(), &guard.Submission{ID: "s1", Form: "contact", Kind: guard.KindContact,
+	closed := a.m.Deliver(t.Context(), &post.Submission{ID: "s1", Form: "contact", Kind: post.Contact,
 		ReplyTo: "ada@example.org", Message: "Hi", Recipients: []string{"support@example.test"}})
 	if e := deliveryError(closed); e.Status != http.StatusServiceUnavailable || e.Code != "outbox_unavailable" || e.Cause == nil {
 		t.Errorf("closed outbox: %d %s (cause %v), want 503 outbox_unavailable", e.Status, e.Code, e.Cause)

@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"github.com/formguard/formguard/post"
 	"html/template"
 	"log"
 	"log/slog"
@@ -121,7 +122,7 @@ func newApp(cfg config, m *mailer.Mailer, now func() time.Time) (*app, error) {
 		Forms: map[string]guard.Form{
 			"contact": {To: []string{cfg.To}, Token: a.tokens},
 			// One message per friend; each friend's address is rate-limited.
-			"share": {Kind: guard.KindShare, Captcha: a.pow, MaxRecipients: 3},
+			"share": {Kind: post.Share, Captcha: a.pow, MaxRecipients: 3},
 		},
 	})
 	if err != nil {

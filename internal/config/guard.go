@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"net/http"
 	"net/url"
 	"strings"
@@ -171,7 +172,7 @@ func (f *Form) guardForm(caps *Captchas, name string) guard.Form {
 		SuccessURL: f.SuccessURL, ErrorURL: f.ErrorURL,
 	}
 	if f.Kind == KindShare {
-		g.Kind = guard.KindShare
+		g.Kind = post.Share
 	}
 	if caps != nil {
 		g.Captcha = caps.Verifiers[name]

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,7 @@ func benchServer(b *testing.B, lift bool) *Server {
 	b.Cleanup(func() { g.Close() })
 	s, err := New(Config{
 		Guard: g, Forms: []string{"contact"}, Origins: []string{"https://example.test"}, Metrics: m, Logger: log,
-		Deliver: func(context.Context, *guard.Submission) error { return nil },
+		Deliver: func(context.Context, *post.Submission) error { return nil },
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/formguard/formguard/post"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -288,12 +289,12 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 // GuardHandlers returns the ErrorHandler and SuccessHandler to put in
 // guard.Config, so that every rejection (and honeypot hit) is counted
 // before the guard's usual answer is written.
-func (m *Metrics) GuardHandlers() (onError func(http.ResponseWriter, *http.Request, *guard.Error), onSuccess func(http.ResponseWriter, *http.Request, *guard.Submission)) {
+func (m *Metrics) GuardHandlers() (onError func(http.ResponseWriter, *http.Request, *guard.Error), onSuccess func(http.ResponseWriter, *http.Request, *post.Submission)) {
 	onError = func(w http.ResponseWriter, r *http.Request, e *guard.Error) {
 		m.Decision(r.PathValue("form"), e.Code)
 		guard.WriteError(w, r, e)
 	}
-	onSuccess = func(w http.ResponseWriter, r *http.Request, s *guard.Submission) {
+	onSuccess = func(w http.ResponseWriter, r *http.Request, s *post.Submission) {
 		code := "accepted"
 		if e, ok := guard.Reason(r); ok {
 			code = e.Code // honeypot: answered as success, counted as what it is

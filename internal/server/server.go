@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -37,7 +38,7 @@ var ErrOutbox = &guard.Error{
 
 // DeliverFunc builds, signs and durably queues the mail for an accepted
 // submission. It returns only once the mail is durable (or on error).
-type DeliverFunc func(ctx context.Context, s *guard.Submission) error
+type DeliverFunc func(ctx context.Context, s *post.Submission) error
 
 // Config is what New wires together.
 type Config struct {

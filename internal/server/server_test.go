@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/formguard/formguard/post"
 	"io"
 	"log/slog"
 	"net/http"
@@ -123,7 +124,7 @@ func newTestServerOpts(t testing.TB, yaml string, opt config.Options) *testServe
 		Guard: g, Forms: cfg.FormNames(), Challenges: challenges, Tokens: tokenIssuers(caps.Tokens), Assets: widget.Handler(),
 		Origins: cfg.Site.Origins, Metrics: m, Demo: demo, Logger: log,
 		Ready: map[string]func(context.Context) error{"outbox": DirWritable(dir)},
-		Deliver: func(ctx context.Context, sub *guard.Submission) error {
+		Deliver: func(ctx context.Context, sub *post.Submission) error {
 			raw := fmt.Sprintf("From: no-reply@example.test\r\nMessage-ID: <%s@example.test>\r\n\r\n%s\r\n", sub.ID, sub.Message)
 			return ob.Enqueue(ctx, &outbox.Message{Ref: sub.ID, From: cfg.Mail.Bounce, To: sub.Recipients, Raw: []byte(raw)})
 		},
@@ -540,7 +541,7 @@ func TestDemoPageAndAssets(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	ts := newTestServer(t, testConfig)
-	deliver := func(context.Context, *guard.Submission) error { return nil }
+	deliver := func(context.Context, *post.Submission) error { return nil }
 	tests := []struct {
 		name string
 		cfg  Config

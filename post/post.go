@@ -1,4 +1,7 @@
-package guard
+// Package post holds what the guard hands to the mailer: an accepted
+// Submission and the Kind of form it came from. It exists so that neither
+// package imports the other.
+package post
 
 import (
 	"net/netip"
@@ -9,18 +12,18 @@ import (
 type Kind int
 
 const (
-	// KindContact forms send to recipients from configuration only.
-	KindContact Kind = iota
-	// KindShare forms send a fixed template to visitor-chosen recipients,
-	// at most Form.MaxRecipients of them, each rate-limited.
-	KindShare
+	// Contact forms send to recipients from configuration only.
+	Contact Kind = iota
+	// Share forms send a fixed template to visitor-chosen recipients,
+	// at most guard.Form.MaxRecipients of them, each rate-limited.
+	Share
 )
 
 func (k Kind) String() string {
 	switch k {
-	case KindContact:
+	case Contact:
 		return "contact"
-	case KindShare:
+	case Share:
 		return "share"
 	}
 	return "unknown"
@@ -35,7 +38,7 @@ func (k Kind) String() string {
 // page: the query and fragment of the posted url are dropped, and a url
 // whose path, percent-decoded, holds whitespace, a control or format
 // character, '@' or a link (as the link limit counts them) is refused
-// with ErrOffsiteURL.
+// with guard.ErrOffsiteURL.
 type Submission struct {
 	ID         string            // random, URL-safe; in logs and the Message-ID
 	Form       string            // the form's name
