@@ -34,8 +34,7 @@ for pkg in $pkgs; do
 		for try in 1 2 3; do
 			out=$($GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" 2>&1)
 			rc=$?
-			echo "$out"
-			[ $rc -eq 0 ] && { ok=1; break; }
+			[ $rc -eq 0 ] && { echo "$out"; ok=1; break; }
 			after=$(find "$dir/testdata/fuzz/$t" -type f 2>/dev/null | sort)
 			new=$(comm -13 <(echo "$before") <(echo "$after"))
 			# Go's fuzzing engine sometimes fails a run with a bare "context
@@ -43,10 +42,13 @@ for pkg in $pkgs; do
 			# real crash always writes its input. Run such a target again (up
 			# to twice: it hit 3 of 5 clean-clone runs on 2026-11-30, each time
 			# on one target, and a second hit in a row would fail CI for nothing).
+			# The retried run's output is not printed: its "--- FAIL" would
+			# read as a failure of a suite that passed.
 			if [ -z "$new" ] && [ $try -lt 3 ] && echo "$out" | grep -q 'context deadline exceeded' && ! echo "$out" | grep -q 'Failing input written'; then
 				echo "fuzz.sh: $t ended with Go's fuzz-engine deadline error and no crashing input; running it again"
 				continue
 			fi
+			echo "$out"
 			[ -n "$new" ] && echo "fuzz.sh: crashing input(s) written: $new"
 			break
 		done
