@@ -106,15 +106,28 @@ func sumStatuses(m map[int]uint64) uint64 {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	c := r.cfg
+	r.writeHeader(&b)
+	r.writeMainTable(&b)
+	r.writeCPUTable(&b)
+	r.writeLogTable(&b)
+	r.writeOutboxChecks(&b)
+	r.writeTargets(&b)
+	return b.String()
+}
+
+func (r *report) writeHeader(b *strings.Builder) {
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "\n## formguard load run, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs (GOMAXPROCS %d), %s, host %s. Load average before %s, after %s.\n",
+	c := r.cfg
+	fmt.Fprintf(b, "\n## formguard load run, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(b, "Machine: %s, %d CPUs (GOMAXPROCS %d), %s, host %s. Load average before %s, after %s.\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), host, r.loadBefore, r.loadAfter)
-	fmt.Fprintf(&b, "Each cell: %s warm-up then %s measured, %d keep-alive connections, closed loop, "+
+	fmt.Fprintf(b, "Each cell: %s warm-up then %s measured, %d keep-alive connections, closed loop, "+
 		"load generator in the harness process, each server a separate child process started fresh. "+
 		"Decision log: %s. %d round(s) per cell, servers interleaved; each cell is the round with the median req/s.\n\n",
 		c.warmup, c.duration, c.conns, c.logMode, c.rounds)
+}
+
+func (r *report) writeMainTable(b *strings.Builder) {
 	b.WriteString("| mix | server | req/s | × bare | p50 ms | p99 ms | p99.9 ms | × bare p99 | CPU s / 1k req | × bare | peak RSS MiB | × bare | allocs / req | KiB / req | others' CPU | answers |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, m := range r.ms {
@@ -137,7 +150,7 @@ func (r *report) markdown() string {
 		if m.server == "redis" {
 			rssCell = fmt.Sprintf("%.1f (redis %.1f)", rss, float64(m.redisRSSKB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n",
 			m.mix.title, m.server, rateCell(m), ratio(rate, bRate),
 			ms(m.res.Lat.quantile(0.50)), ms(p99), ms(m.res.Lat.quantile(0.999)), ratio(float64(p99), bP99),
 			cpuCell, ratio(cpu, bCPU), rssCell, ratio(rss, bRSS), allocs, kib,
@@ -147,30 +160,39 @@ func (r *report) markdown() string {
 		"peak RSS is the server's VmHWM; allocs and KiB per request are the server's runtime.MemStats over the window; " +
 		"others' CPU is the share of the whole machine used by processes other than the harness, its server and redis-server.\n")
 
-	// Where the machine's CPU went during each window.
+}
+
+// writeCPUTable says where the machine's CPU went during each window.
+func (r *report) writeCPUTable(b *strings.Builder) {
 	b.WriteString("\n| mix | server | server CPU % | redis-server % | SMTP sink % | load generator % | other tenants % | machine idle % |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 	ncpu := float64(runtime.NumCPU())
 	for _, m := range r.ms {
 		pct := func(d time.Duration) float64 { return 100 * d.Seconds() / m.res.Elapsed.Seconds() / ncpu }
 		srv, rds, snk, gen := pct(m.cpu), pct(m.redisCPU), pct(m.sinkCPU), pct(m.genCPU)
 		others := 100 * m.othersFrac
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.mix.title, m.server,
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", m.mix.title, m.server,
 			srv, rds, snk, gen, others, max(0, 100-srv-rds-snk-gen-others))
 	}
 	b.WriteString("\nPercentages are of the whole machine (all CPUs) over the measured window.\n")
 
+}
+
+func (r *report) writeLogTable(b *strings.Builder) {
 	b.WriteString("\n| mix | server | requests (warm-up and window) | decision log lines | log KiB | log bytes / request |\n|---|---|--:|--:|--:|--:|\n")
 	for _, m := range r.ms {
 		if m.logBytes < 0 || m.server == "bare" {
 			continue
 		}
 		n := m.res.Requests + sumStatuses(m.warm)
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.1f |\n", m.mix.title, m.server, n, m.logLines,
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %.0f | %.1f |\n", m.mix.title, m.server, n, m.logLines,
 			float64(m.logBytes)/1024, float64(m.logBytes)/float64(max(n, 1)))
 	}
 
-	// Outbox durability check: every 2xx must be on disk (still queued) or
-	// already delivered to the sink.
+}
+
+// writeOutboxChecks: every 2xx must be on disk (still queued) or already
+// delivered to the sink.
+func (r *report) writeOutboxChecks(b *strings.Builder) {
 	for _, m := range r.ms {
 		if m.spoolFiles < 0 {
 			continue
@@ -189,21 +211,24 @@ func (r *report) markdown() string {
 		} else if len(m.rates) > 1 {
 			verdict += fmt.Sprintf(" (checked in all %d rounds)", len(m.rates))
 		}
-		fmt.Fprintf(&b, "\nOutbox (%s, %s): %d 2xx answers (warm-up included), %d Deliver calls succeeded, %d failed; %s: %s.\n",
+		fmt.Fprintf(b, "\nOutbox (%s, %s): %d 2xx answers (warm-up included), %d Deliver calls succeeded, %d failed; %s: %s.\n",
 			m.mix.name, m.server, ok, m.child.Queued, m.child.QueueErrs, where, verdict)
 		if m.sink != nil {
-			fmt.Fprintf(&b, "Delivered in the measured window: %d (%.0f/s); sink CPU %.3f s / 1k requests.\n",
+			fmt.Fprintf(b, "Delivered in the measured window: %d (%.0f/s); sink CPU %.3f s / 1k requests.\n",
 				m.sink.Window, float64(m.sink.Window)/m.res.Elapsed.Seconds(), m.sinkCPU.Seconds()/float64(max(m.res.Requests, 1))*1000)
 		}
 	}
 
+}
+
+func (r *report) writeTargets(b *strings.Builder) {
 	b.WriteString("\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
 	target := func(name, measured string, pass bool) {
 		v := "met"
 		if !pass {
 			v = "**missed**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, v)
+		fmt.Fprintf(b, "| %s | %s | %s |\n", name, measured, v)
 	}
 	for _, m := range r.ms {
 		base := r.bare(m.mix.name)
@@ -246,17 +271,16 @@ func (r *report) markdown() string {
 			// less than rates: one signature's CPU over the server's CPU
 			// per delivered message.
 			per := m.cpu / time.Duration(m.sink.Window)
-			fmt.Fprintf(&b, "| end to end (%s), in CPU time: a signature / the server's CPU per delivered message | %s ms / %s ms = %.2f× | (reported) |\n",
+			fmt.Fprintf(b, "| end to end (%s), in CPU time: a signature / the server's CPU per delivered message | %s ms / %s ms = %.2f× | (reported) |\n",
 				m.server, ms(r.rsaCPU), ms(per), r.rsaCPU.Seconds()/per.Seconds())
 		}
 	}
 	if r.cfg.rsa > 0 {
 		if r.rsaErr != nil {
-			fmt.Fprintf(&b, "\nRSA-2048 signing ceiling: error %v\n", r.rsaErr)
+			fmt.Fprintf(b, "\nRSA-2048 signing ceiling: error %v\n", r.rsaErr)
 		} else {
-			fmt.Fprintf(&b, "\nRSA-2048 signing ceiling (rsa.SignPKCS1v15, SHA-256, %d goroutines, no server running): %.0f signatures/s, %s ms of CPU each.\n",
+			fmt.Fprintf(b, "\nRSA-2048 signing ceiling (rsa.SignPKCS1v15, SHA-256, %d goroutines, no server running): %.0f signatures/s, %s ms of CPU each.\n",
 				runtime.GOMAXPROCS(0), r.rsa, ms(r.rsaCPU))
 		}
 	}
-	return b.String()
 }
