@@ -90,7 +90,7 @@ func New(cfg Config) (*Guard, error) {
 		g.log = slog.Default()
 	}
 	if g.onError == nil {
-		g.onError = WriteError
+		g.onError = writeError
 	}
 	if g.onSuccess == nil {
 		g.onSuccess = WriteSuccess
@@ -191,21 +191,26 @@ func Reason(r *http.Request) (*Error, bool) {
 	return e, ok
 }
 
-// Handler wraps next: posts to form that pass Check reach next with the
-// Submission in the request context (SubmissionFrom); rejections are
-// answered by the Config's ErrorHandler; honeypot hits get the
-// SuccessHandler's answer and never reach next. Handler panics if form is
-// not configured, as http.ServeMux does for bad patterns: it is a
+// Middleware returns the middleware guarding form, in the shape chi's
+// r.Use and gorilla/csrf's Protect take: posts that pass CheckForm reach
+// next with the Submission in the request context (SubmissionFrom);
+// rejections are answered by the Config's ErrorHandler; honeypot hits get
+// the SuccessHandler's answer and never reach next. Middleware panics if
+// form is not configured, as http.ServeMux does for bad patterns: it is a
 // programming error found at start-up.
-func (g *Guard) Handler(form string, next http.Handler) http.Handler {
-	if _, ok := g.forms[form]; !ok {
-		panic(fmt.Sprintf("guard: Handler: unknown form %q", form))
+func (g *Guard) Middleware(form string) func(http.Handler) http.Handler {
+	p, ok := g.forms[form]
+	if !ok {
+		panic(fmt.Sprintf("guard: Middleware: unknown form %q", form))
 	}
-	p := g.forms[form]
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = withRedirects(r, p)
-		sub, e := g.checkForm(w, r, form)
-		if e != nil {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = withRedirects(r, p)
+			sub, e := g.checkForm(w, r, form)
+			if e == nil {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
+				return
+			}
 			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
 			if e.Code == ErrHoneypot.Code {
 				sub.ID, sub.Received = newID(), g.now()
@@ -213,15 +218,13 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 				return
 			}
 			g.onError(w, r, e)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
-	})
+		})
+	}
 }
 
 // decoy is the fake submission a honeypot hit is answered with: what an
 // accept of the same post would carry into the answer (a same-site "_next"
-// to redirect to; Handler adds a fresh ID), so the two answers are the
+// to redirect to; Middleware adds a fresh ID), so the two answers are the
 // same.
 func (g *Guard) decoy(form string, vals *fieldSet) *post.Submission {
 	d := &post.Submission{Form: form}
