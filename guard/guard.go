@@ -206,7 +206,7 @@ func (g *Guard) Middleware(form string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r = withRedirects(r, p)
-			sub, e := g.checkForm(w, r, form)
+			sub, e := g.verdict(w, r, form)
 			if e == nil {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
 				return
@@ -267,24 +267,25 @@ func newID() string {
 // 405 and the rate-limit headers on a 429 (an accept carries none, so a
 // honeypot hit answered as success looks like one).
 func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, error) {
-	sub, e := g.checkForm(w, r, form)
+	sub, e := g.verdict(w, r, form)
 	if e != nil {
-		return nil, e
+		return nil, e // not a typed nil in the interface
 	}
 	return sub, nil
 }
 
-// checkForm is CheckForm with a typed error: one check, one log line.
-func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, *Error) {
+// verdict is CheckForm with a typed error: the steps, then one log line.
+func (g *Guard) verdict(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, *Error) {
 	f := getFieldSet()
-	sub, clientKey, e := g.check(w, r, form, f)
+	sub, clientKey, e := g.steps(w, r, form, f)
 	f.release()
 	g.logDecision(r.Context(), form, clientKey, sub, e)
 	return sub, e
 }
 
-// check runs the checks, parsing the body into vals.
-func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*post.Submission, string, *Error) {
+// steps runs the steps of "What a post goes through" in order, parsing
+// the body into vals.
+func (g *Guard) steps(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*post.Submission, string, *Error) {
 	p, ok := g.forms[form]
 	if !ok {
 		return nil, "", ErrUnknownForm.withq("form ", truncate(form, 64), "")
