@@ -290,23 +290,13 @@ func (g *Guard) steps(w http.ResponseWriter, r *http.Request, form string, vals 
 	if !ok {
 		return nil, "", ErrUnknownForm.withq("form ", truncate(form, 64), "")
 	}
-	if r.Method != http.MethodPost {
-		if w != nil {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		return nil, "", ErrMethod.withText("method ", truncate(r.Method, 16), "")
+	if e := checkMethod(w, r); e != nil {
+		return nil, "", e
 	}
-	maxBody := p.maxBody
 	ctype := r.Header.Get("Content-Type")
-	kind, params, err := mediaType(ctype)
-	if err != nil {
-		return nil, "", ErrContentType.with(err)
-	}
-	if kind == bodyMultipart && p.form.AllowFiles && p.form.MaxBody == 0 {
-		maxBody = DefaultMaxFileBody
-	}
-	if r.ContentLength > maxBody {
-		return nil, "", ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
+	kind, params, maxBody, e := checkShape(r, p, ctype)
+	if e != nil {
+		return nil, "", e
 	}
 	ip, err := g.ips.ClientIP(r)
 	if err != nil {
@@ -353,6 +343,34 @@ func (g *Guard) steps(w http.ResponseWriter, r *http.Request, form string, vals 
 	sub.ID = newID()
 	sub.Received = now
 	return sub, clientKey, nil
+}
+
+// checkMethod admits only POST, naming it in Allow on a 405.
+func checkMethod(w http.ResponseWriter, r *http.Request) *Error {
+	if r.Method == http.MethodPost {
+		return nil
+	}
+	if w != nil {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	return ErrMethod.withText("method ", truncate(r.Method, 16), "")
+}
+
+// checkShape checks the content type and the declared size, before any
+// of the body is read.
+func checkShape(r *http.Request, p *policy, ctype string) (kind int, params map[string]string, maxBody int64, e *Error) {
+	kind, params, err := mediaType(ctype)
+	if err != nil {
+		return 0, nil, 0, ErrContentType.with(err)
+	}
+	maxBody = p.maxBody
+	if kind == bodyMultipart && p.form.AllowFiles && p.form.MaxBody == 0 {
+		maxBody = DefaultMaxFileBody
+	}
+	if r.ContentLength > maxBody {
+		return 0, nil, 0, ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
+	}
+	return kind, params, maxBody, nil
 }
 
 // local runs steps 4 to 7 on a parsed post (see the package
