@@ -314,11 +314,8 @@ func (g *Guard) steps(w http.ResponseWriter, r *http.Request, form string, vals 
 	if e != nil {
 		return nil, clientKey, e
 	}
-	if err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles); err != nil {
-		if errors.Is(err, errFilePart) {
-			return nil, clientKey, ErrFilesNotAllowed.with(err)
-		}
-		return nil, clientKey, ErrMalformed.with(err)
+	if e := parseInto(vals, kind, params, body, p); e != nil {
+		return nil, clientKey, e
 	}
 	sub, e := g.local(r.Context(), p, vals, clientKey)
 	if e != nil {
@@ -371,6 +368,18 @@ func checkShape(r *http.Request, p *policy, ctype string) (kind int, params map[
 		return 0, nil, 0, ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
 	}
 	return kind, params, maxBody, nil
+}
+
+// parseInto parses body into vals, within the form's field limits.
+func parseInto(vals *fieldSet, kind int, params map[string]string, body []byte, p *policy) *Error {
+	err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errFilePart):
+		return ErrFilesNotAllowed.with(err)
+	}
+	return ErrMalformed.with(err)
 }
 
 // local runs steps 4 to 7 on a parsed post (see the package
