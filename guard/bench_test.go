@@ -123,7 +123,7 @@ func BenchmarkHandler(b *testing.B) {
 			} else {
 				g = benchGuard(b)
 			}
-			h := g.Handler("contact", ok)
+			h := g.Middleware("contact")(ok)
 			c.req.hdr = mergeHdr(c.req.hdr, "Accept", "application/json")
 			q := &reusable{r: c.req.build(), body: c.req.body}
 			w := &headerWriter{h: http.Header{}}

@@ -69,10 +69,10 @@ type Config struct {
 	// refusal are sampled and summarised with a count (Stats has the
 	// totals). Zero value: slog.Default().
 	Logger *slog.Logger
-	// ErrorHandler writes rejections in Handler. Zero value: WriteError,
+	// ErrorHandler writes rejections in Middleware. Zero value: WriteError,
 	// which answers problem+json, a same-site 303 redirect or a small page.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
-	// SuccessHandler writes the answer for honeypot hits in Handler (which
+	// SuccessHandler writes the answer for honeypot hits in Middleware (which
 	// must look like success). Zero value: WriteSuccess.
 	SuccessHandler func(w http.ResponseWriter, r *http.Request, s *post.Submission)
 }

@@ -37,7 +37,7 @@ func TestHoneypotAnswerIsAnAccept(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := g.Handler(tc.form, ok)
+			h := g.Middleware(tc.form)(ok)
 			kv := []string{"name", "Ada", "email", sender(i), "message", "hi"}
 			if tc.next != "" {
 				kv = append(kv, "_next", tc.next)

@@ -28,7 +28,7 @@ func ExampleNew() {
 }
 
 // Wrapping an existing contact handler: it only ever sees accepted posts.
-func ExampleGuard_Handler() {
+func ExampleGuard_Middleware() {
 	g, err := guard.New(guard.Config{
 		Domain:  "example.test",
 		Origins: []string{"https://example.test"},
@@ -44,7 +44,7 @@ func ExampleGuard_Handler() {
 		guard.WriteSuccess(w, r, s)
 	})
 	mux := http.NewServeMux()
-	mux.Handle("POST /contact", g.Handler("contact", contact))
+	mux.Handle("POST /contact", g.Middleware("contact")(contact))
 
 	post := func(body string) {
 		r := httptest.NewRequest("POST", "/contact", strings.NewReader(body))

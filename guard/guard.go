@@ -90,7 +90,7 @@ func New(cfg Config) (*Guard, error) {
 		g.log = slog.Default()
 	}
 	if g.onError == nil {
-		g.onError = WriteError
+		g.onError = writeError
 	}
 	if g.onSuccess == nil {
 		g.onSuccess = WriteSuccess
@@ -191,21 +191,26 @@ func Reason(r *http.Request) (*Error, bool) {
 	return e, ok
 }
 
-// Handler wraps next: posts to form that pass Check reach next with the
-// Submission in the request context (SubmissionFrom); rejections are
-// answered by the Config's ErrorHandler; honeypot hits get the
-// SuccessHandler's answer and never reach next. Handler panics if form is
-// not configured, as http.ServeMux does for bad patterns: it is a
+// Middleware returns the middleware guarding form, in the shape chi's
+// r.Use and gorilla/csrf's Protect take: posts that pass CheckForm reach
+// next with the Submission in the request context (SubmissionFrom);
+// rejections are answered by the Config's ErrorHandler; honeypot hits get
+// the SuccessHandler's answer and never reach next. Middleware panics if
+// form is not configured, as http.ServeMux does for bad patterns: it is a
 // programming error found at start-up.
-func (g *Guard) Handler(form string, next http.Handler) http.Handler {
-	if _, ok := g.forms[form]; !ok {
-		panic(fmt.Sprintf("guard: Handler: unknown form %q", form))
+func (g *Guard) Middleware(form string) func(http.Handler) http.Handler {
+	p, ok := g.forms[form]
+	if !ok {
+		panic(fmt.Sprintf("guard: Middleware: unknown form %q", form))
 	}
-	p := g.forms[form]
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = withRedirects(r, p)
-		sub, e := g.checkForm(w, r, form)
-		if e != nil {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = withRedirects(r, p)
+			sub, e := g.verdict(w, r, form)
+			if e == nil {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
+				return
+			}
 			r = r.WithContext(context.WithValue(r.Context(), ctxReason, e))
 			if e.Code == ErrHoneypot.Code {
 				sub.ID, sub.Received = newID(), g.now()
@@ -213,15 +218,13 @@ func (g *Guard) Handler(form string, next http.Handler) http.Handler {
 				return
 			}
 			g.onError(w, r, e)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSubmission, sub)))
-	})
+		})
+	}
 }
 
 // decoy is the fake submission a honeypot hit is answered with: what an
 // accept of the same post would carry into the answer (a same-site "_next"
-// to redirect to; Handler adds a fresh ID), so the two answers are the
+// to redirect to; Middleware adds a fresh ID), so the two answers are the
 // same.
 func (g *Guard) decoy(form string, vals *fieldSet) *post.Submission {
 	d := &post.Submission{Form: form}
@@ -264,45 +267,36 @@ func newID() string {
 // 405 and the rate-limit headers on a 429 (an accept carries none, so a
 // honeypot hit answered as success looks like one).
 func (g *Guard) CheckForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, error) {
-	sub, e := g.checkForm(w, r, form)
+	sub, e := g.verdict(w, r, form)
 	if e != nil {
-		return nil, e
+		return nil, e // not a typed nil in the interface
 	}
 	return sub, nil
 }
 
-// checkForm is CheckForm with a typed error: one check, one log line.
-func (g *Guard) checkForm(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, *Error) {
+// verdict is CheckForm with a typed error: the steps, then one log line.
+func (g *Guard) verdict(w http.ResponseWriter, r *http.Request, form string) (*post.Submission, *Error) {
 	f := getFieldSet()
-	sub, clientKey, e := g.check(w, r, form, f)
+	sub, clientKey, e := g.steps(w, r, form, f)
 	f.release()
 	g.logDecision(r.Context(), form, clientKey, sub, e)
 	return sub, e
 }
 
-// check runs the checks, parsing the body into vals.
-func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*post.Submission, string, *Error) {
+// steps runs the steps of "What a post goes through" in order, parsing
+// the body into vals.
+func (g *Guard) steps(w http.ResponseWriter, r *http.Request, form string, vals *fieldSet) (*post.Submission, string, *Error) {
 	p, ok := g.forms[form]
 	if !ok {
 		return nil, "", ErrUnknownForm.withq("form ", truncate(form, 64), "")
 	}
-	if r.Method != http.MethodPost {
-		if w != nil {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		return nil, "", ErrMethod.withText("method ", truncate(r.Method, 16), "")
+	if e := checkMethod(w, r); e != nil {
+		return nil, "", e
 	}
-	maxBody := p.maxBody
 	ctype := r.Header.Get("Content-Type")
-	kind, params, err := mediaType(ctype)
-	if err != nil {
-		return nil, "", ErrContentType.with(err)
-	}
-	if kind == bodyMultipart && p.form.AllowFiles && p.form.MaxBody == 0 {
-		maxBody = DefaultMaxFileBody
-	}
-	if r.ContentLength > maxBody {
-		return nil, "", ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
+	kind, params, maxBody, e := checkShape(r, p, ctype)
+	if e != nil {
+		return nil, "", e
 	}
 	ip, err := g.ips.ClientIP(r)
 	if err != nil {
@@ -320,11 +314,8 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	if e != nil {
 		return nil, clientKey, e
 	}
-	if err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles); err != nil {
-		if errors.Is(err, errFilePart) {
-			return nil, clientKey, ErrFilesNotAllowed.with(err)
-		}
-		return nil, clientKey, ErrMalformed.with(err)
+	if e := parseInto(vals, kind, params, body, p); e != nil {
+		return nil, clientKey, e
 	}
 	sub, e := g.local(r.Context(), p, vals, clientKey)
 	if e != nil {
@@ -349,6 +340,46 @@ func (g *Guard) check(w http.ResponseWriter, r *http.Request, form string, vals 
 	sub.ID = newID()
 	sub.Received = now
 	return sub, clientKey, nil
+}
+
+// checkMethod admits only POST, naming it in Allow on a 405.
+func checkMethod(w http.ResponseWriter, r *http.Request) *Error {
+	if r.Method == http.MethodPost {
+		return nil
+	}
+	if w != nil {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	return ErrMethod.withText("method ", truncate(r.Method, 16), "")
+}
+
+// checkShape checks the content type and the declared size, before any
+// of the body is read.
+func checkShape(r *http.Request, p *policy, ctype string) (kind int, params map[string]string, maxBody int64, e *Error) {
+	kind, params, err := mediaType(ctype)
+	if err != nil {
+		return 0, nil, 0, ErrContentType.with(err)
+	}
+	maxBody = p.maxBody
+	if kind == bodyMultipart && p.form.AllowFiles && p.form.MaxBody == 0 {
+		maxBody = DefaultMaxFileBody
+	}
+	if r.ContentLength > maxBody {
+		return 0, nil, 0, ErrTooLarge.withf("Content-Length %d > %d", r.ContentLength, maxBody)
+	}
+	return kind, params, maxBody, nil
+}
+
+// parseInto parses body into vals, within the form's field limits.
+func parseInto(vals *fieldSet, kind int, params map[string]string, body []byte, p *policy) *Error {
+	err := vals.parse(kind, params, body, DefaultMaxFields, p.form.AllowFiles)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errFilePart):
+		return ErrFilesNotAllowed.with(err)
+	}
+	return ErrMalformed.with(err)
 }
 
 // local runs steps 4 to 7 on a parsed post (see the package

@@ -352,7 +352,7 @@ func TestPolicy(t *testing.T) {
 func TestHandler(t *testing.T) {
 	g, _ := newGuard(t)
 	var got *post.Submission
-	h := g.Handler("contact", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := g.Middleware("contact")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := guard.SubmissionFrom(r.Context())
 		if !ok {
 			t.Error("no submission in context")
@@ -414,13 +414,13 @@ func TestHandler(t *testing.T) {
 			}
 		})
 		w := httptest.NewRecorder()
-		g2.Handler("contact", http.NotFoundHandler()).ServeHTTP(w, req{method: "PUT"}.build())
+		g2.Middleware("contact")(http.NotFoundHandler()).ServeHTTP(w, req{method: "PUT"}.build())
 		if reason != "method_not_allowed" || w.Code != 405 {
 			t.Fatalf("reason %q code %d", reason, w.Code)
 		}
 	})
 	t.Run("plain HTML posts are redirected to same-site pages", func(t *testing.T) {
-		h := g.Handler("pages", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := g.Middleware("pages")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, _ := guard.SubmissionFrom(r.Context())
 			guard.WriteSuccess(w, r, s)
 		}))
@@ -441,7 +441,7 @@ func TestHandler(t *testing.T) {
 				t.Error("no panic")
 			}
 		}()
-		g.Handler("missing", http.NotFoundHandler())
+		g.Middleware("missing")(http.NotFoundHandler())
 	})
 }
 

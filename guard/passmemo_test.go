@@ -33,7 +33,7 @@ func memoGuard(t *testing.T) (*Guard, *time.Time) {
 }
 
 func memoPost(g *Guard, ct, body string) *httptest.ResponseRecorder {
-	h := g.Handler("contact", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := g.Middleware("contact")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := SubmissionFrom(r.Context())
 		WriteSuccess(w, r, s)
 	}))

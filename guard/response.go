@@ -85,8 +85,13 @@ func retrySeconds(d time.Duration) int {
 // with the stable code for JSON clients; otherwise a 303 redirect to the
 // form's ErrorURL (with ?error=CODE) or a small HTML page. Only the error's
 // fixed Message is shown, never its cause. A honeypot error is answered as
-// success, so bots cannot tell.
-func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
+// success, so bots cannot tell. An err that is not a guard *Error is
+// answered as ErrInternal.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, AsError(err))
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Code == ErrHoneypot.Code {
 		d := post.Submission{}
 		if e.decoy != nil {

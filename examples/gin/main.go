@@ -26,7 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/formguard/formguard/examples/internal/exampleapp"
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/captcha/widget"
@@ -40,7 +39,7 @@ func Guard(g *guard.Guard, form string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, err := g.CheckForm(c.Writer, c.Request, form)
 		if err != nil {
-			guard.WriteError(c.Writer, c.Request, guard.AsError(err)) // honeypot hits look like success
+			guard.WriteError(c.Writer, c.Request, err) // honeypot hits look like success
 			c.Abort()
 			return
 		}
@@ -106,19 +105,8 @@ func newGuard(cfg config) (*guard.Guard, *captcha.PoW, error) {
 	return g, pow, err
 }
 
-// config is the example's settings (examples/internal/exampleapp, shared
-// with the other example).
-type config = exampleapp.Config
-
-// The mail side is the same for every router: DKIM key made on first run,
-// durable directory outbox, SMTP or .eml files (see exampleapp).
-var (
-	newMailer     = exampleapp.NewMailer
-	deliveryError = exampleapp.DeliveryError
-)
-
 func main() {
-	cfg := exampleapp.Flags("var/gin")
+	cfg := flags("var/gin")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -141,5 +129,5 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer g.Close()
 	srv := &http.Server{Addr: cfg.Addr, Handler: newRouter(g, pow, m), ReadHeaderTimeout: 5 * time.Second}
-	return exampleapp.Serve(ctx, srv, cfg)
+	return serve(ctx, srv, cfg)
 }

@@ -28,26 +28,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/formguard/formguard/examples/internal/exampleapp"
 	"github.com/formguard/formguard/guard"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/formguard/formguard/guard/captcha/widget"
 	"github.com/formguard/formguard/mailer"
 )
 
-// config is the example's settings (examples/internal/exampleapp, shared
-// with the other example).
-type config = exampleapp.Config
-
-// The mail side is the same for every router: DKIM key made on first run,
-// durable directory outbox, SMTP or .eml files (see exampleapp).
-var (
-	newMailer     = exampleapp.NewMailer
-	deliveryError = exampleapp.DeliveryError
-)
-
 func main() {
-	cfg := exampleapp.Flags("var/net-http")
+	cfg := flags("var/net-http")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -77,7 +65,7 @@ func run(ctx context.Context, cfg config) error {
 		WriteTimeout:      20 * time.Second, // covers deliverTimeout
 		MaxHeaderBytes:    16 << 10,
 	}
-	return exampleapp.Serve(ctx, srv, cfg)
+	return serve(ctx, srv, cfg)
 }
 
 // deliverTimeout bounds building and durably queueing one post's mail.
@@ -129,8 +117,8 @@ func newApp(cfg config, m *mailer.Mailer, now func() time.Time) (*app, error) {
 		return nil, err
 	}
 	// The site's handlers only ever see accepted submissions.
-	a.mux.Handle("POST /contact", a.g.Handler("contact", http.HandlerFunc(a.deliver)))
-	a.mux.Handle("POST /share", a.g.Handler("share", http.HandlerFunc(a.deliver)))
+	a.mux.Handle("POST /contact", a.g.Middleware("contact")(http.HandlerFunc(a.deliver)))
+	a.mux.Handle("POST /share", a.g.Middleware("share")(http.HandlerFunc(a.deliver)))
 	a.mux.Handle("GET /share/challenge", a.pow.ChallengeHandler("share", a.g.ChallengeKey))
 	a.mux.Handle("GET /formguard/", widget.Handler())
 	a.mux.HandleFunc("GET /{$}", a.page)

@@ -123,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 		if _, ok := cfg.Guard.FormKind(name); !ok {
 			return nil, fmt.Errorf("server: form %q is not configured in the guard", name)
 		}
-		s.forms[name] = cfg.Guard.Handler(name, s.deliverHandler(name))
+		s.forms[name] = cfg.Guard.Middleware(name)(s.deliverHandler(name))
 	}
 	for name := range cfg.Challenges {
 		if _, ok := s.forms[name]; !ok {

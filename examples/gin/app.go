@@ -1,7 +1,6 @@
-// Package exampleapp is what the net/http and gin examples share: their
-// settings (flags and environment) and the mail side, which does not depend
-// on the router. It is an example's code, not an API.
-package exampleapp
+// The settings and the mail side, which do not depend on the router.
+
+package main
 
 import (
 	"context"
@@ -21,8 +20,8 @@ import (
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
-// Config is an example's settings, from flags and the environment.
-type Config struct {
+// config is an example's settings, from flags and the environment.
+type config struct {
 	Addr   string // listen address; http://Addr is the origin posts must come from
 	Domain string // the site's domain: From, MAIL FROM and DKIM d= are on it
 	To     string // the contact form's recipient
@@ -32,10 +31,10 @@ type Config struct {
 	SMTPUser, SMTPPassword string
 }
 
-// Flags parses the command line into a Config; data is the default data
+// flags parses the command line into a config; data is the default data
 // folder.
-func Flags(data string) Config {
-	var cfg Config
+func flags(data string) config {
+	var cfg config
 	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address ($ADDR)")
 	flag.StringVar(&cfg.Domain, "domain", "example.test", "the site's mail domain (From, MAIL FROM, DKIM d=)")
 	flag.StringVar(&cfg.To, "to", "", "contact form recipient (default support@DOMAIN)")
@@ -59,11 +58,11 @@ func envOr(name, def string) string {
 // dkimSelector names the DKIM key in DNS: s1._domainkey.<domain>.
 const dkimSelector = "s1"
 
-// NewMailer opens everything under cfg.Data: the DKIM key (made on first
+// newMailer opens everything under cfg.Data: the DKIM key (made on first
 // run), the durable outbox, and the transport: SMTP to cfg.SMTP, or .eml
 // files in Data/sent when no relay is given. The Mailer owns and closes
 // the outbox and transport.
-func NewMailer(cfg Config, log *slog.Logger) (*mailer.Mailer, error) {
+func newMailer(cfg config, log *slog.Logger) (*mailer.Mailer, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
@@ -161,11 +160,11 @@ var errOutbox = &guard.Error{
 	RetryAfter: 30 * time.Second,
 }
 
-// DeliveryError maps a Deliver error to the answer. A submission the mailer
+// deliveryError maps a Deliver error to the answer. A submission the mailer
 // refuses to build is a bug (the guard accepted it), so 500 internal;
 // anything else means the outbox could not take the mail: 503. The cause
 // goes to the log, never to the client.
-func DeliveryError(err error) *guard.Error {
+func deliveryError(err error) *guard.Error {
 	if errors.Is(err, mailer.ErrSubmission) || errors.Is(err, mailer.ErrPolicy) {
 		return guard.AsError(err) // guard.ErrInternal carrying err
 	}
@@ -177,7 +176,7 @@ func DeliveryError(err error) *guard.Error {
 // Serve runs srv until ctx ends, then shuts it down gracefully: in-flight
 // posts finish queueing (up to 15 s) before Serve returns, so the caller's
 // deferred Mailer.Close comes after the last Deliver.
-func Serve(ctx context.Context, srv *http.Server, cfg Config) error {
+func serve(ctx context.Context, srv *http.Server, cfg config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	slog.Info("example listening", "addr", "http://"+cfg.Addr, "data", cfg.Data, "smtp", cfg.SMTP)
