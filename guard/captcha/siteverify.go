@@ -284,7 +284,7 @@ func errorFromCodes(codes []string) error {
 		rank     = 0
 	)
 	for _, c := range codes {
-		e, r := codeSentinel(c)
+		r, e := codeSentinel(c)
 		if r > rank {
 			sentinel, rank = e, r
 		}
@@ -295,22 +295,22 @@ func errorFromCodes(codes []string) error {
 	return fmt.Errorf("%w: provider error codes %q", sentinel, codes)
 }
 
-func codeSentinel(code string) (error, int) {
+func codeSentinel(code string) (int, error) {
 	switch code {
 	case "missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch",
 		"invalid-sitekey", "missing-sitekey", "bad-request", "invalid-keys",
 		"invalid-idempotency-key", "not-using-dummy-passcode":
-		return ErrConfig, 5
+		return 5, ErrConfig
 	case "internal-error":
-		return ErrUnavailable, 4
+		return 4, ErrUnavailable
 	case "timeout-or-duplicate", "invalid-or-already-seen-response", "already-seen-response":
-		return ErrReplayed, 3
+		return 3, ErrReplayed
 	case "missing-input-response":
-		return ErrMissing, 2
+		return 2, ErrMissing
 	case "invalid-input-response", "expired-input-response", "browser-error", "invalid-remoteip":
-		return ErrInvalid, 1
+		return 1, ErrInvalid
 	}
-	return ErrInvalid, 1
+	return 1, ErrInvalid
 }
 
 // checkVerifyURL accepts https URLs, and http only to a loopback host (a
