@@ -8,7 +8,6 @@ import (
 	"github.com/formguard/formguard/mailer/outbox"
 )
 
-// Defaults, as named constants so docs and code cannot disagree.
 const (
 	// DefaultFromLocal is the local part of From when Config.From is empty.
 	DefaultFromLocal = "no-reply"
@@ -46,21 +45,14 @@ type Config struct {
 	// Outbox is the durable queue (required): outbox.NewDir or
 	// outbox.NewRedis. The Mailer owns it and closes it in Close.
 	Outbox outbox.Queue
-	// Workers is the number of delivery goroutines. Each signs the message
-	// it delivers (about 1 ms of CPU for RSA-2048), then waits on the relay
-	// and on the outbox's fsync, so it takes several per core to keep the
-	// cores signing. Zero value: outbox.DefaultConcurrency or 4×GOMAXPROCS,
-	// whichever is larger.
+	// Workers is the number of delivery goroutines; each signs, then waits
+	// on the relay and the outbox, so several per core keep the cores busy.
+	// Zero value: outbox.DefaultConcurrency or 4×GOMAXPROCS, if larger.
 	Workers int
-	// MaxPending bounds the messages this Mailer queued that no worker has
-	// started to deliver yet: once that many wait, Deliver (and
-	// DeliverMsg) wait for a worker to take one, or for their context to
-	// end (ErrBacklog). Under a flood this keeps intake at the pace of
-	// delivery (signing is the expensive part of a message) instead of
-	// letting the backlog, and the time to deliver, grow without bound.
-	// Messages waiting for a retry do not count, so a relay outage does
-	// not stop intake. It applies between Start and Close only. Zero
-	// value: no bound.
+	// MaxPending bounds the queued messages no worker has taken yet; past
+	// it Deliver waits for a worker or its context (ErrBacklog), so a flood
+	// is taken in at the pace of delivery. Retries do not count, so a relay
+	// outage does not stop intake. Zero value: no bound.
 	MaxPending int
 	// Retry shapes retries of temporary failures. Zero value: the outbox
 	// defaults (30 s base, 1 h cap, give up after 72 h).
