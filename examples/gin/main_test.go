@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formguard/formguard/examples/internal/exampletest"
 	"github.com/formguard/formguard/guard/captcha"
 	"github.com/gin-gonic/gin"
 )
@@ -93,7 +92,7 @@ func TestGinHoneypotAnswerIsAnAccept(t *testing.T) {
 		{"_next redirect", "text/html", url.Values{"_next": {"/sent"}}, 303},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			post := func(honeypot bool) exampletest.Answer {
+			post := func(honeypot bool) Answer {
 				v := url.Values{}
 				for k, vs := range good {
 					v[k] = vs
@@ -113,13 +112,13 @@ func TestGinHoneypotAnswerIsAnAccept(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return exampletest.ReadAnswer(t, resp)
+				return readAnswer(t, resp)
 			}
 			accept := post(false)
 			if accept.Status != tc.wantStatus {
 				t.Fatalf("the accept: %d %s", accept.Status, accept.Body)
 			}
-			exampletest.SameAnswer(t, accept, post(true))
+			sameAnswer(t, accept, post(true))
 		})
 	}
 }
