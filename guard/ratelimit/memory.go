@@ -343,15 +343,8 @@ func (m *Memory) allowOne(r *Rule) Decision {
 // allowLocked decides with every involved shard locked.
 func (m *Memory) allowLocked(rules []Rule, st []ruleState) Decision {
 	t := m.nowNs()
-	for i := range rules {
-		if rules[i].Tier != TierIP {
-			continue
-		}
-		if b, ok := m.shards[m.shardOf(st[i].key)].bans[st[i].key]; ok {
-			if left := b.remaining(t); left > 0 {
-				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}
-			}
-		}
+	if d, banned := m.banLocked(rules, st, t); banned {
+		return d
 	}
 
 	// Find or create every bucket before touching any token.
@@ -396,6 +389,27 @@ func (m *Memory) allowLocked(rules []Rule, st []ruleState) Decision {
 		return d
 	}
 
+	return takeAllLocked(rules, st, t, d)
+}
+
+// banLocked reports the ban of the client's IP tier, if one is running.
+func (m *Memory) banLocked(rules []Rule, st []ruleState, t int64) (Decision, bool) {
+	for i := range rules {
+		if rules[i].Tier != TierIP {
+			continue
+		}
+		if b, ok := m.shards[m.shardOf(st[i].key)].bans[st[i].key]; ok {
+			if left := b.remaining(t); left > 0 {
+				return Decision{Rule: i, Tightest: i, RetryAfter: left, Reset: left, Banned: true}, true
+			}
+		}
+	}
+	return Decision{}, false
+}
+
+// takeAllLocked takes a token from every rule's bucket and reports the
+// tightest rule.
+func takeAllLocked(rules []Rule, st []ruleState, t int64, d Decision) Decision {
 	// Every rule has a token: take one from each. A bucket listed twice
 	// gives one token per listing, at the same instant.
 	d.Allowed = true
