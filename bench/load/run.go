@@ -141,20 +141,7 @@ func run(cfg runConfig) (*report, error) {
 }
 
 func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, work string, round int) (*measurement, error) {
-	args := []string{"-serve", server, "-mix", m.name, "-log", cfg.logMode}
-	logFile := ""
-	if server == "redis" {
-		args = append(args, "-redis-addr", rs.addr, "-redis-timeout", cfg.redisTO.String())
-	}
-	if cfg.logMode == "file" && server != "bare" {
-		logFile = filepath.Join(work, fmt.Sprintf("%s-%s-%d.log", m.name, server, round))
-		args = append(args, "-logfile", logFile)
-	}
-	spool := ""
-	if m.deliver != "" && server != "bare" {
-		spool = filepath.Join(work, fmt.Sprintf("%s-%s-%d", m.name, server, round))
-		args = append(args, "-spool", spool)
-	}
+	args, logFile, spool := serverArgs(cfg, m, server, rs, work, round)
 	var sk *child
 	if m.deliver == deliverSMTP && server != "bare" {
 		var err error
@@ -163,10 +150,6 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 		}
 		defer sk.kill()
 		args = append(args, "-smtp-addr", sk.addr)
-	}
-	if cfg.profDir != "" {
-		base := filepath.Join(cfg.profDir, fmt.Sprintf("%s-%s-%d", m.name, server, round))
-		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
 	}
 	c, err := startChild(self, args...)
 	if err != nil {
@@ -235,21 +218,53 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 	if ms.child, err = c.stop(); err != nil {
 		return nil, err
 	}
+	if err := ms.collect(logFile, spool, sk); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// serverArgs are the flags of a server child for one cell, with the
+// decision log file and spool it will write ("" when none).
+func serverArgs(cfg runConfig, m mix, server string, rs *redisServer, work string, round int) (args []string, logFile, spool string) {
+	args = []string{"-serve", server, "-mix", m.name, "-log", cfg.logMode}
+	if server == "redis" {
+		args = append(args, "-redis-addr", rs.addr, "-redis-timeout", cfg.redisTO.String())
+	}
+	if cfg.logMode == "file" && server != "bare" {
+		logFile = filepath.Join(work, fmt.Sprintf("%s-%s-%d.log", m.name, server, round))
+		args = append(args, "-logfile", logFile)
+	}
+	if m.deliver != "" && server != "bare" {
+		spool = filepath.Join(work, fmt.Sprintf("%s-%s-%d", m.name, server, round))
+		args = append(args, "-spool", spool)
+	}
+	if cfg.profDir != "" {
+		base := filepath.Join(cfg.profDir, fmt.Sprintf("%s-%s-%d", m.name, server, round))
+		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
+	}
+	return args, logFile, spool
+}
+
+// collect reads what the server left behind: its log's size, the sink's
+// counts and the spool as a restarted service would see it.
+func (ms *measurement) collect(logFile, spool string, sk *child) error {
+	var err error
 	ms.logBytes, ms.logLines = -1, -1
 	if logFile != "" {
 		if ms.logBytes, ms.logLines, err = countLines(logFile); err != nil {
-			return nil, err
+			return err
 		}
 		os.Remove(logFile)
 	}
 	if sk != nil {
 		l, err := sk.stopLine()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ms.sink = new(sinkStats)
 		if err := json.Unmarshal([]byte(l), ms.sink); err != nil {
-			return nil, fmt.Errorf("sink: final line %q: %v", l, err)
+			return fmt.Errorf("sink: final line %q: %v", l, err)
 		}
 	}
 	if spool != "" {
@@ -257,16 +272,16 @@ func measure(self string, cfg runConfig, m mix, server string, rs *redisServer, 
 		// would (replaying its log) and count what it would deliver.
 		q, err := outbox.NewDir(outbox.DirConfig{Path: spool})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		st, err := q.Stats(context.Background(), time.Now())
 		q.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ms.spoolFiles = st.Depth
 	}
-	return ms, nil
+	return nil
 }
 
 // median returns the round with the median req/s, carrying every
