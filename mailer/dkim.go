@@ -153,6 +153,9 @@ func refoldSignature(raw []byte) []byte {
 	if !bytes.Contains(field, []byte("\r\n")) {
 		return raw // already one line (simple canonicalization)
 	}
+	if bytes.ContainsAny(bytes.ReplaceAll(field, []byte("\r\n"), nil), "\r\n") {
+		return raw // a bare CR or LF: not go-mail's folding, leave it as it is
+	}
 	flat := bytes.ReplaceAll(field, []byte("\r\n "), nil)
 	flat = bytes.ReplaceAll(flat, []byte("\r\n\t"), nil)
 
